@@ -1,0 +1,367 @@
+//! A campaign: generate cases, run them, judge each transcript, shrink what fails, and keep the statistics.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::case::{Case, Payload, Step};
+use crate::checks::{judge, Failure, Observed};
+use crate::gen::Generator;
+use crate::runner::{probe, run_case, Timing};
+use crate::shrink::{shrink, Budget, Shrunk};
+use crate::target::{Route, Target};
+use crate::transcript::{Connect, Event, Probe, Transcript};
+
+/// What a campaign does, decided before it starts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub cases: u64,
+    pub time: Option<Duration>,
+    pub seed: u64,
+    /// Run only this case number (to reproduce a finding).
+    pub only_case: Option<u64>,
+    pub timing: Timing,
+    pub shrink: Budget,
+    /// How long to wait for a target that stopped answering to come back.
+    pub recover: Duration,
+    /// The command line that repeats this campaign, without `--seed` and `--case`.
+    pub command: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cases: 500,
+            time: None,
+            seed: 0,
+            only_case: None,
+            timing: Timing::default(),
+            shrink: Budget {
+                attempts: 500,
+                time: Duration::from_secs(60),
+            },
+            recover: Duration::from_secs(10),
+            command: "wsfuzz fuzz URL".into(),
+        }
+    }
+}
+
+/// A check a server failed, with the minimal case that shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    /// The endpoint of the minimal case.
+    pub endpoint: String,
+    pub channel: String,
+    pub summary: String,
+    pub expected: String,
+    pub actual: String,
+    pub case: Case,
+    pub seed: u64,
+    pub case_index: u64,
+    /// Steps of the case as generated, before shrinking.
+    pub original_steps: usize,
+    pub shrink: Shrunk,
+    /// Set when the failure did not come back on a re-run.
+    pub flaky: bool,
+    /// How many cases failed this check on this channel.
+    pub occurrences: u64,
+    pub reproduce: String,
+    /// A `wsfuzz connect` command that plays the minimal case by hand, where one can.
+    pub by_hand: Option<String>,
+    /// The timeline of the minimal case's last run.
+    pub transcript: Vec<Event>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    pub cases: u64,
+    pub seconds: f64,
+    pub cases_per_second: f64,
+}
+
+/// What a campaign found, and why it ended if it ended early.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    pub seed: u64,
+    pub stopped: Option<String>,
+}
+
+/// What a campaign tells its reporters while it runs.
+pub enum Progress<'a> {
+    Shrinking {
+        check: &'static str,
+        channel: &'a str,
+        case_index: u64,
+    },
+    Found(&'a Finding),
+}
+
+/// Why a campaign could not run at all.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+/// Runs a campaign against `target`. Findings are data in the report, not errors.
+pub async fn run(
+    target: &Target,
+    settings: &Settings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Unreachable> {
+    let routes = &target.routes;
+    let first = &routes[0];
+    if let Probe::Failed { error } = probe(
+        target,
+        &first.channel,
+        &first.probe_endpoint(),
+        settings.timing,
+    )
+    .await
+    {
+        return Err(Unreachable(format!(
+            "cannot reach {}: {error}",
+            target.url(&first.probe_endpoint())
+        )));
+    }
+    let generator = Generator::new(routes);
+    let interrupted = interrupt_flag();
+    let started = Instant::now();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut seen: HashMap<(&'static str, String), usize> = HashMap::new();
+    let mut stopped = None;
+    let mut ran = 0;
+    let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
+        Some(index) => Box::new(std::iter::once(index)),
+        None => Box::new(0..settings.cases),
+    };
+    for index in indices {
+        if settings
+            .time
+            .is_some_and(|limit| started.elapsed() >= limit)
+        {
+            break;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            stopped = Some("interrupted".to_string());
+            break;
+        }
+        let case = generator.case(settings.seed, index);
+        let route = route_of(routes, &case);
+        let transcript = play(target, route, &case, settings.timing).await;
+        ran += 1;
+        let failures = judge(&Observed {
+            case: &case,
+            transcript: &transcript,
+            channel: &route.channel,
+        });
+        for failure in failures {
+            let key = (failure.check, route.channel.id.clone());
+            if let Some(&at) = seen.get(&key) {
+                findings[at].occurrences += 1;
+                continue;
+            }
+            progress(Progress::Shrinking {
+                check: failure.check,
+                channel: &route.channel.id,
+                case_index: index,
+            });
+            let finding = minimize(target, route, case.clone(), failure, index, settings).await;
+            progress(Progress::Found(&finding));
+            seen.insert(key, findings.len());
+            findings.push(finding);
+        }
+        if !served(&transcript) && !wait_until_up(target, route, settings).await {
+            stopped = Some(format!(
+                "the target stopped answering after case {index} and did not come back within {} s",
+                settings.recover.as_secs()
+            ));
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = Stats {
+        cases: ran,
+        seconds,
+        cases_per_second: if seconds > 0.0 {
+            ran as f64 / seconds
+        } else {
+            0.0
+        },
+    };
+    Ok(Report {
+        findings,
+        stats,
+        seed: settings.seed,
+        stopped,
+    })
+}
+
+fn route_of<'r>(routes: &'r [Route], case: &Case) -> &'r Route {
+    routes
+        .iter()
+        .find(|r| r.channel.id == case.endpoint.channel)
+        .unwrap_or(&routes[0])
+}
+
+/// Runs a case and probes the server afterwards.
+async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Transcript {
+    let mut transcript = run_case(target, &route.channel, case, timing).await;
+    transcript.probe = Some(probe(target, &route.channel, &route.probe_endpoint(), timing).await);
+    transcript
+}
+
+/// Whether the server was up through the case: connected and answered the probe.
+fn served(transcript: &Transcript) -> bool {
+    !matches!(transcript.connect, Connect::Unreachable { .. })
+        && transcript.probe == Some(Probe::Answered)
+}
+
+/// Polls the probe endpoint until it answers or `settings.recover` passes.
+async fn wait_until_up(target: &Target, route: &Route, settings: &Settings) -> bool {
+    let deadline = Instant::now() + settings.recover;
+    let endpoint = route.probe_endpoint();
+    loop {
+        if probe(target, &route.channel, &endpoint, settings.timing).await == Probe::Answered {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Confirms a failure on a re-run, shrinks it, and writes it up.
+async fn minimize(
+    target: &Target,
+    route: &Route,
+    case: Case,
+    failure: Failure,
+    index: u64,
+    settings: &Settings,
+) -> Finding {
+    let check = failure.check;
+    let original_steps = case.steps.len();
+    let last: RefCell<Option<(Failure, Vec<Event>)>> = RefCell::new(None);
+    let attempt = |candidate: Case| {
+        let last = &last;
+        async move {
+            if !wait_until_up(target, route, settings).await {
+                return false;
+            }
+            let transcript = play(target, route, &candidate, settings.timing).await;
+            let failures = judge(&Observed {
+                case: &candidate,
+                transcript: &transcript,
+                channel: &route.channel,
+            });
+            match failures.into_iter().find(|f| f.check == check) {
+                Some(f) => {
+                    *last.borrow_mut() = Some((f, transcript.events));
+                    true
+                }
+                None => false,
+            }
+        }
+    };
+    let reproduced = attempt(case.clone()).await;
+    let shrunk = if reproduced {
+        shrink(case.clone(), settings.shrink, attempt).await
+    } else {
+        Shrunk {
+            case: case.clone(),
+            attempts: 1,
+            accepted: 0,
+            exhausted: false,
+        }
+    };
+    let (failure, transcript) = last.into_inner().unwrap_or((failure, Vec::new()));
+    let minimal = shrunk.case.clone();
+    let url = target.url(&minimal.endpoint);
+    let at = match failure.step {
+        Some(step) => format!("step {step} of "),
+        None => String::new(),
+    };
+    Finding {
+        check,
+        summary: format!(
+            "{check}: {at}{url}: {}",
+            crate::case::abbreviate(&failure.actual)
+        ),
+        endpoint: url.clone(),
+        channel: route.channel.id.clone(),
+        expected: failure.expected,
+        actual: failure.actual,
+        by_hand: by_hand(&url, &minimal),
+        case: minimal,
+        seed: settings.seed,
+        case_index: index,
+        original_steps,
+        shrink: shrunk,
+        flaky: !reproduced,
+        occurrences: 1,
+        reproduce: format!(
+            "{} --seed {} --case {index}",
+            settings.command, settings.seed
+        ),
+        transcript,
+    }
+}
+
+/// `wsfuzz connect URL --send MSG ...` for a case of text messages of reasonable size.
+fn by_hand(url: &str, case: &Case) -> Option<String> {
+    let mut command = format!("wsfuzz connect {}", shell_quote(url));
+    for Step::Send(payload) in &case.steps {
+        let text = match payload {
+            Payload::Binary(_) => return None,
+            other => other.text()?.into_owned(),
+        };
+        if text.len() > 2000 || text.contains('\0') {
+            return None;
+        }
+        command.push_str(&format!(" --send {}", shell_quote(&text)));
+    }
+    Some(command)
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A flag raised by Ctrl-C, so the campaign stops between cases and still reports.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            raised.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(shell_quote("ws://h:1/a"), "ws://h:1/a");
+        assert_eq!(shell_quote(r#"{"a":'b'}"#), r#"'{"a":'\''b'\''}'"#);
+        assert_eq!(shell_quote(""), "''");
+    }
+}

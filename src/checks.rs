@@ -1,0 +1,634 @@
+//! The checks: pure functions from a case's transcript (and the spec) to at most one failure each.
+//!
+//! Each response is judged by exactly one check, so one flaw in a server gives one finding:
+//! a drop is `no_abrupt_close`, a 1011 is `no_internal_error`, and only responses free of
+//! both are held against the spec's promises.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::case::{Case, Step};
+use crate::spec::{parse_json, Admission, Channel, Expectation, Message};
+use crate::transcript::{Connect, Probe, Response, Transcript};
+
+/// A named property every server run is held to.
+pub struct Check {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&Observed) -> Option<Failure>,
+}
+
+/// Everything a check may look at.
+pub struct Observed<'a> {
+    pub case: &'a Case,
+    pub transcript: &'a Transcript,
+    pub channel: &'a Channel,
+}
+
+/// How a case broke a check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Failure {
+    pub check: &'static str,
+    /// The step (from 1) whose answer failed, or `None` for the connection or the probe.
+    pub step: Option<usize>,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// Codes that say the client sent something wrong (RFC 6455 §7.4.1).
+pub const FITTING_CLOSE_CODES: [u16; 5] = [1002, 1003, 1007, 1008, 1009];
+
+/// Every check, in the order findings are reported.
+pub const CHECKS: &[Check] = &[
+    Check { name: "stays_responsive", about: "after every case a fresh connection still gets its handshake (and greeting) in time", run: stays_responsive },
+    Check { name: "no_internal_error", about: "the server never closes with 1011 nor answers a handshake with HTTP 5xx", run: no_internal_error },
+    Check { name: "no_abrupt_close", about: "the server never ends a connection without a close frame (the client's 1006)", run: no_abrupt_close },
+    Check { name: "no_leaked_internals", about: "no stack trace or exception text in messages, close reasons or HTTP bodies", run: no_leaked_internals },
+    Check { name: "greets_on_connect", about: "a known endpoint accepts the connection and sends the greeting the spec promises, in time", run: greets_on_connect },
+    Check { name: "refuses_unknown_endpoint", about: "an unknown or hostile parameter value is refused: HTTP 4xx, or the spec's close code", run: refuses_unknown_endpoint },
+    Check { name: "valid_request_gets_reply", about: "a message that matches the spec gets a reply that conforms to its schema, in time", run: valid_request_gets_reply },
+    Check { name: "bad_input_gets_error", about: "bad input gets the spec's error envelope or a close with 1002, 1003, 1007, 1008 or 1009, in time", run: bad_input_gets_error },
+];
+
+/// Runs every check on one transcript.
+pub fn judge(observed: &Observed) -> Vec<Failure> {
+    CHECKS
+        .iter()
+        .filter_map(|check| (check.run)(observed))
+        .collect()
+}
+
+/// The responses of a case, with the step each belongs to (`None`: what came on connect).
+fn responses<'t>(t: &'t Transcript) -> impl Iterator<Item = (Option<usize>, &'t Response)> {
+    t.greeting.iter().map(|r| (None, r)).chain(
+        t.steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (Some(i + 1), &s.response)),
+    )
+}
+
+/// Whether a response is already some other check's business.
+fn judged_elsewhere(response: &Response) -> bool {
+    matches!(
+        response,
+        Response::Dropped { .. }
+            | Response::Closed {
+                code: Some(1011),
+                ..
+            }
+    )
+}
+
+fn failure(
+    check: &'static str,
+    step: Option<usize>,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> Option<Failure> {
+    Some(Failure {
+        check,
+        step,
+        expected: expected.into(),
+        actual: actual.into(),
+    })
+}
+
+fn stays_responsive(o: &Observed) -> Option<Failure> {
+    match &o.transcript.probe {
+        Some(Probe::Failed { error }) => failure(
+            "stays_responsive",
+            None,
+            "a fresh connection after the case is served in time",
+            format!("the probe connection failed: {error}"),
+        ),
+        _ => None,
+    }
+}
+
+fn no_internal_error(o: &Observed) -> Option<Failure> {
+    let expected = "no 1011 close and no HTTP 5xx";
+    if let Connect::Refused { status, body } = &o.transcript.connect {
+        if *status >= 500 {
+            return failure(
+                "no_internal_error",
+                None,
+                expected,
+                format!(
+                    "the handshake got HTTP {status}: {}",
+                    crate::case::abbreviate(body)
+                ),
+            );
+        }
+    }
+    let (step, response) = responses(o.transcript).find(|(_, r)| {
+        matches!(
+            r,
+            Response::Closed {
+                code: Some(1011),
+                ..
+            }
+        )
+    })?;
+    failure("no_internal_error", step, expected, response.to_string())
+}
+
+fn no_abrupt_close(o: &Observed) -> Option<Failure> {
+    let expected = "every connection the server ends, it ends with a close frame";
+    if let Connect::Broken { error } = &o.transcript.connect {
+        return failure(
+            "no_abrupt_close",
+            None,
+            expected,
+            format!("the connection broke during the handshake: {error}"),
+        );
+    }
+    let (step, response) =
+        responses(o.transcript).find(|(_, r)| matches!(r, Response::Dropped { .. }))?;
+    failure("no_abrupt_close", step, expected, response.to_string())
+}
+
+/// Shapes of stack traces and exception messages from common server stacks.
+fn leak_patterns() -> &'static [Regex] {
+    static PATTERNS: OnceLock<Vec<Regex>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        [
+            r"Traceback \(most recent call last\)",
+            r#"File "[^"]+", line \d+"#,
+            r"panicked at",
+            r"stack backtrace:",
+            r"goroutine \d+ \[",
+            r"Exception in thread",
+            r"\bat [\w$.]+\([\w$]+\.(java|kt|scala):\d+\)",
+            r"\bat .+\.(js|mjs|cjs|ts):\d+:\d+\)?",
+            r"\b[A-Z]\w*(Error|Exception): ",
+            r"\bat [\w.]+\.\w+\(.*\) in .+:line \d+",
+        ]
+        .iter()
+        .map(|p| Regex::new(p).expect("leak patterns are valid regexes"))
+        .collect()
+    })
+}
+
+fn no_leaked_internals(o: &Observed) -> Option<Failure> {
+    // Text the client itself sent may legitimately come back (an echo), so it does not count.
+    let sent: Vec<String> = o
+        .case
+        .steps
+        .iter()
+        .filter_map(|Step::Send(p)| p.text().map(|t| t.into_owned()))
+        .collect();
+    let leak = |text: &str| {
+        leak_patterns()
+            .iter()
+            .filter_map(|p| p.find(text))
+            .find(|m| !sent.iter().any(|s| s.contains(m.as_str())))
+            .map(|m| m.as_str().to_string())
+    };
+    let expected = "no stack trace or exception text";
+    if let Connect::Refused { body, .. } = &o.transcript.connect {
+        if let Some(found) = leak(body) {
+            return failure(
+                "no_leaked_internals",
+                None,
+                expected,
+                format!(
+                    "the HTTP refusal body shows `{found}`: {}",
+                    crate::case::abbreviate(body)
+                ),
+            );
+        }
+    }
+    responses(o.transcript).find_map(|(step, response)| {
+        let text = match response {
+            Response::Text { text } => text,
+            Response::Closed { reason, .. } => reason,
+            _ => return None,
+        };
+        let found = leak(text)?;
+        failure(
+            "no_leaked_internals",
+            step,
+            expected,
+            format!("{response}, which shows `{found}`"),
+        )
+    })
+}
+
+/// The first of `messages` a text matches, or why it matches none (against the first).
+fn conforms(text: &str, messages: &[Message]) -> Result<(), String> {
+    let parsed = parse_json(text);
+    if messages
+        .iter()
+        .any(|m| m.matches_text(text, parsed.as_ref()))
+    {
+        return Ok(());
+    }
+    let names: Vec<&str> = messages.iter().map(|m| m.name.as_str()).collect();
+    Err(format!(
+        "matches none of {} ({} {})",
+        names.join(", "),
+        names.first().unwrap_or(&"?"),
+        messages
+            .first()
+            .map(|m| m.mismatch(text, parsed.as_ref()))
+            .unwrap_or_default()
+    ))
+}
+
+fn names(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn greets_on_connect(o: &Observed) -> Option<Failure> {
+    let t = o.transcript;
+    if t.admission != Admission::Accept {
+        return None;
+    }
+    let greeting = &o.channel.greeting;
+    let expected = if greeting.is_empty() {
+        "the handshake is accepted".to_string()
+    } else {
+        format!("the handshake is accepted and {} arrives", names(greeting))
+    };
+    match &t.connect {
+        Connect::Refused { status, .. } if *status < 500 => {
+            return failure(
+                "greets_on_connect",
+                None,
+                expected,
+                format!("the handshake was refused with HTTP {status}"),
+            )
+        }
+        Connect::Accepted => {}
+        _ => return None,
+    }
+    let response = t.greeting.as_ref()?;
+    let actual = match response {
+        _ if judged_elsewhere(response) => return None,
+        Response::Text { text } => match conforms(text, greeting) {
+            Ok(()) => return None,
+            Err(why) => format!("{response}, which {why}"),
+        },
+        other => other.to_string(),
+    };
+    failure("greets_on_connect", None, expected, actual)
+}
+
+fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
+    let t = o.transcript;
+    if t.admission != Admission::Refuse {
+        return None;
+    }
+    let refusal = o.channel.refusal.as_ref();
+    let expected = match refusal.and_then(|r| r.close_code) {
+        Some(code) => format!("HTTP 4xx or a close {code}"),
+        None => "HTTP 4xx or a close 1008 or 4000-4999".to_string(),
+    };
+    match &t.connect {
+        Connect::Refused { status, .. } if (400..500).contains(status) => return None,
+        Connect::Refused { status, .. } if *status < 500 => {
+            return failure(
+                "refuses_unknown_endpoint",
+                None,
+                expected,
+                format!("the handshake got HTTP {status}"),
+            )
+        }
+        Connect::Accepted => {}
+        _ => return None,
+    }
+    let response = t.greeting.as_ref()?;
+    let actual = match response {
+        _ if judged_elsewhere(response) => return None,
+        Response::Closed {
+            code: Some(code),
+            reason,
+        } => {
+            let code_fits = match refusal.and_then(|r| r.close_code) {
+                Some(wanted) => *code == wanted,
+                None => *code == 1008 || (4000..5000).contains(code),
+            };
+            let reason_fits = refusal
+                .and_then(|r| r.reason.as_ref())
+                .is_none_or(|p| p.is_match(reason));
+            if code_fits && reason_fits {
+                return None;
+            }
+            if code_fits {
+                format!("{response}, whose reason does not match the spec's reasonPattern")
+            } else {
+                response.to_string()
+            }
+        }
+        other => format!("the connection was accepted and then: {other}"),
+    };
+    failure("refuses_unknown_endpoint", None, expected, actual)
+}
+
+fn valid_request_gets_reply(o: &Observed) -> Option<Failure> {
+    o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
+        let Expectation::Reply { operation } = step.expectation else {
+            return None;
+        };
+        let replies = &o.channel.operations[operation].replies;
+        let response = &step.response;
+        let actual = match response {
+            Response::Skipped => return None,
+            _ if judged_elsewhere(response) => return None,
+            Response::Silent { .. } if replies.is_empty() => return None,
+            Response::Text { .. } if replies.is_empty() => return None,
+            Response::Text { text } => match conforms(text, replies) {
+                Ok(()) => return None,
+                Err(why) => format!("{response}, which {why}"),
+            },
+            other => other.to_string(),
+        };
+        let expected = if replies.is_empty() {
+            "the connection stays open".to_string()
+        } else {
+            names(replies)
+        };
+        failure("valid_request_gets_reply", Some(i + 1), expected, actual)
+    })
+}
+
+fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
+    let channel = o.channel;
+    o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
+        let either = match &step.expectation {
+            Expectation::Reject { .. } => false,
+            Expectation::Either { .. } => true,
+            _ => return None,
+        };
+        let response = &step.response;
+        let actual = match response {
+            Response::Skipped => return None,
+            _ if judged_elsewhere(response) => return None,
+            Response::Closed {
+                code: Some(code), ..
+            } if FITTING_CLOSE_CODES.contains(code) => return None,
+            Response::Text { text } => {
+                if conforms(text, &channel.errors).is_ok() {
+                    return None;
+                }
+                let replies: Vec<Message> = channel
+                    .operations
+                    .iter()
+                    .flat_map(|op| op.replies.iter().cloned())
+                    .collect();
+                if either && conforms(text, &replies).is_ok() {
+                    return None;
+                }
+                match channel.errors.is_empty() {
+                    true => format!("{response}, and the spec declares no error message"),
+                    false => format!(
+                        "{response}, which {}",
+                        conforms(text, &channel.errors).unwrap_err()
+                    ),
+                }
+            }
+            other => other.to_string(),
+        };
+        let mut expected = String::new();
+        if !channel.errors.is_empty() {
+            expected.push_str(&format!("{} or ", names(&channel.errors)));
+        }
+        expected.push_str("a close with 1002, 1003, 1007, 1008 or 1009");
+        if either {
+            expected.push_str(", or a conforming reply");
+        }
+        let why = match &step.expectation {
+            Expectation::Reject { why } | Expectation::Either { why } => why.as_str(),
+            _ => "",
+        };
+        failure(
+            "bad_input_gets_error",
+            Some(i + 1),
+            format!("{expected} (the input was {why})"),
+            actual,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Endpoint, Payload};
+    use crate::spec::Spec;
+    use crate::transcript::StepRecord;
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        Spec::parse(include_str!("../specs/prompt-manager.asyncapi.yaml"), "pm").unwrap()
+    }
+
+    const INITIAL: &str = r#"{"action":"initial","content":"c","description":null,"tags":[],"is_composite":false,"updated_at":null}"#;
+
+    /// A one-step transcript on the prompt channel, with the given greeting and answer.
+    fn judge_one(
+        id: &str,
+        greeting: Response,
+        payload: Payload,
+        answer: Response,
+    ) -> Vec<&'static str> {
+        let spec = spec();
+        let channel = spec.channel("prompt").unwrap();
+        let case = Case {
+            endpoint: Endpoint {
+                channel: "prompt".into(),
+                address: channel.address.clone(),
+                params: [("prompt_id".to_string(), id.to_string())].into(),
+            },
+            steps: vec![Step::Send(payload.clone())],
+        };
+        let transcript = Transcript {
+            url: String::new(),
+            admission: channel.admits(&case.endpoint.params),
+            connect: Connect::Accepted,
+            greeting: Some(greeting),
+            steps: vec![StepRecord {
+                expectation: channel.classify(&payload),
+                response: answer,
+            }],
+            probe: Some(Probe::Answered),
+            events: Vec::new(),
+        };
+        judge(&Observed {
+            case: &case,
+            transcript: &transcript,
+            channel,
+        })
+        .into_iter()
+        .map(|f| f.check)
+        .collect()
+    }
+
+    fn text(s: &str) -> Response {
+        Response::Text {
+            text: s.to_string(),
+        }
+    }
+
+    fn valid() -> Payload {
+        Payload::Json(json!({"action": "update", "content": "x"}))
+    }
+
+    fn garbage() -> Payload {
+        Payload::Text("{".into())
+    }
+
+    const STATUS: &str =
+        r#"{"action":"update_status","success":true,"timestamp":"2026-01-01T00:00:00Z"}"#;
+    const ERROR: &str = r#"{"action":"error","error":"invalid_json","message":"not JSON"}"#;
+
+    #[test]
+    fn a_correct_exchange_passes_every_check() {
+        assert!(judge_one("greeting", text(INITIAL), valid(), text(STATUS)).is_empty());
+        assert!(judge_one("greeting", text(INITIAL), garbage(), text(ERROR)).is_empty());
+        assert!(judge_one(
+            "greeting",
+            text(INITIAL),
+            garbage(),
+            Response::Closed {
+                code: Some(1007),
+                reason: "".into()
+            }
+        )
+        .is_empty());
+        let refused = Response::Closed {
+            code: Some(4004),
+            reason: "Prompt 'x' not found".into(),
+        };
+        assert!(judge_one("x", refused, valid(), Response::Skipped).is_empty());
+    }
+
+    #[test]
+    fn each_flaw_is_one_check() {
+        let greeting = || text(INITIAL);
+        let closed = |code| Response::Closed {
+            code: Some(code),
+            reason: String::new(),
+        };
+        assert_eq!(
+            judge_one(
+                "greeting",
+                greeting(),
+                garbage(),
+                Response::Dropped {
+                    error: "reset".into()
+                }
+            ),
+            ["no_abrupt_close"]
+        );
+        assert_eq!(
+            judge_one("greeting", greeting(), garbage(), closed(1011)),
+            ["no_internal_error"]
+        );
+        assert_eq!(
+            judge_one(
+                "greeting",
+                greeting(),
+                garbage(),
+                Response::Silent { waited_ms: 5 }
+            ),
+            ["bad_input_gets_error"]
+        );
+        assert_eq!(
+            judge_one("greeting", greeting(), garbage(), closed(1000)),
+            ["bad_input_gets_error"]
+        );
+        assert_eq!(
+            judge_one("greeting", greeting(), garbage(), text(STATUS)),
+            ["bad_input_gets_error"]
+        );
+        assert_eq!(
+            judge_one("greeting", greeting(), valid(), text(ERROR)),
+            ["valid_request_gets_reply"]
+        );
+        assert_eq!(
+            judge_one(
+                "greeting",
+                greeting(),
+                valid(),
+                Response::Silent { waited_ms: 5 }
+            ),
+            ["valid_request_gets_reply"]
+        );
+        let wrong_status =
+            r#"{"action":"update_status","success":"yes","timestamp":"2026-01-01T00:00:00Z"}"#;
+        assert_eq!(
+            judge_one("greeting", greeting(), valid(), text(wrong_status)),
+            ["valid_request_gets_reply"]
+        );
+        assert_eq!(
+            judge_one(
+                "greeting",
+                text(r#"{"action":"initial"}"#),
+                valid(),
+                text(STATUS)
+            ),
+            ["greets_on_connect"]
+        );
+        assert_eq!(
+            judge_one("nope", greeting(), valid(), text(STATUS)),
+            ["refuses_unknown_endpoint"]
+        );
+        assert_eq!(
+            judge_one("nope", closed(1000), valid(), Response::Skipped),
+            ["refuses_unknown_endpoint"]
+        );
+        let traceback = r#"{"action":"error","error":"invalid_json","message":"Traceback (most recent call last): File \"app.py\", line 3"}"#;
+        assert_eq!(
+            judge_one("greeting", greeting(), garbage(), text(traceback)),
+            ["no_leaked_internals"]
+        );
+    }
+
+    #[test]
+    fn text_the_client_sent_is_not_a_leak() {
+        let sent = Payload::Json(json!({"action": "expand", "content": "ValueError: boom"}));
+        let reply = r#"{"action":"expanded","content":"ValueError: boom","expanded":"ValueError: boom","dependencies":[],"warnings":[]}"#;
+        assert!(judge_one("greeting", text(INITIAL), sent, text(reply)).is_empty());
+    }
+
+    #[test]
+    fn a_failed_probe_is_unresponsive() {
+        let spec = spec();
+        let channel = spec.channel("echo").unwrap();
+        let case = Case {
+            endpoint: Endpoint {
+                channel: "echo".into(),
+                address: channel.address.clone(),
+                params: Default::default(),
+            },
+            steps: vec![],
+        };
+        let transcript = Transcript {
+            url: String::new(),
+            admission: Admission::Accept,
+            connect: Connect::Accepted,
+            greeting: Some(text("WebSocket test connection successful")),
+            steps: vec![],
+            probe: Some(Probe::Failed {
+                error: "timed out".into(),
+            }),
+            events: vec![],
+        };
+        let found: Vec<_> = judge(&Observed {
+            case: &case,
+            transcript: &transcript,
+            channel,
+        })
+        .into_iter()
+        .map(|f| f.check)
+        .collect();
+        assert_eq!(found, ["stays_responsive"]);
+    }
+}

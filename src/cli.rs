@@ -1,0 +1,220 @@
+//! Command-line flags, turned into validated settings before any work starts.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::campaign::Settings;
+use crate::runner::Timing;
+use crate::shrink::Budget;
+use crate::spec::Spec;
+use crate::target::Target;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wsfuzz",
+    version,
+    about = "Property-based fuzzer for WebSocket APIs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a property-based campaign against a WebSocket server.
+    Fuzz(FuzzArgs),
+    /// Run the reference Prompt Manager server.
+    Serve {
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+    },
+    /// Connect by hand: print what the server sends, send what you type (or --send).
+    Connect(ConnectArgs),
+    /// Start the reference server on a free port and run a campaign against it.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        cases: u64,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// ws://HOST:PORT (every channel of the spec) or a full endpoint URL (that one).
+    pub url: String,
+    /// AsyncAPI 3.0 file (YAML or JSON) describing the protocol.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// How many cases to run.
+    #[arg(long, default_value_t = 500)]
+    pub cases: u64,
+    /// Stop after this many seconds, whatever the case count.
+    #[arg(long, value_name = "SECS")]
+    pub time: Option<f64>,
+    /// Seed for the generators: the same seed gives the same cases.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only this case number of the seed (as printed by a finding).
+    #[arg(long = "case", value_name = "N")]
+    pub only_case: Option<u64>,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Seconds to wait for a connection, a reply or a close.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub timeout: f64,
+    /// Most replays spent shrinking one finding.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub shrink_attempts: usize,
+    /// Seconds to wait for a target that stopped answering before ending the campaign.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub recover: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// The endpoint's URL (or build it with --type, --id/--path and --port).
+    pub url: Option<String>,
+    /// `generic` (with --path) or a channel of the spec (with --id for its parameter).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8081)]
+    pub port: u16,
+    /// Spec whose channels --type names (default: the bundled Prompt Manager spec).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Send this message (repeatable); with --send or --expect the session is a one-shot check.
+    #[arg(long, value_name = "MSG")]
+    pub send: Vec<String>,
+    /// Exit 0 once a message (or the close) matches this regex, 1 if none does.
+    #[arg(long, value_name = "PATTERN")]
+    pub expect: Option<regex::Regex>,
+    /// Seconds to wait for the handshake and for replies after the last message.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub timeout: f64,
+}
+
+/// Misuse of wsfuzz: a bad flag value, an unreadable spec, a URL that is not one.
+#[derive(Debug)]
+pub struct Misuse(pub String);
+
+pub fn seconds(value: f64, flag: &str) -> Result<Duration, Misuse> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Misuse(format!(
+                "--{flag} must be a positive number of seconds, not {value}"
+            ))
+        })
+}
+
+pub fn load_spec(path: &std::path::Path) -> Result<Spec, Misuse> {
+    Spec::load(path).map_err(|e| Misuse(e.to_string()))
+}
+
+impl FuzzArgs {
+    /// The target and settings of the campaign these flags ask for.
+    pub fn settings(&self) -> Result<(Target, Settings), Misuse> {
+        let spec = self.spec.as_deref().map(load_spec).transpose()?;
+        let target = Target::resolve(&self.url, spec.as_ref()).map_err(Misuse)?;
+        let timeout = seconds(self.timeout, "timeout")?;
+        let mut command = format!("wsfuzz fuzz {}", crate::campaign::shell_quote(&self.url));
+        if let Some(spec) = &self.spec {
+            command.push_str(&format!(
+                " --spec {}",
+                crate::campaign::shell_quote(&spec.display().to_string())
+            ));
+        }
+        if self.timeout != 2.0 {
+            command.push_str(&format!(" --timeout {}", self.timeout));
+        }
+        let settings = Settings {
+            cases: self.cases,
+            time: self.time.map(|t| seconds(t, "time")).transpose()?,
+            seed: self.seed.unwrap_or_else(random_seed),
+            only_case: self.only_case,
+            timing: Timing {
+                timeout,
+                quiet: timeout.min(Duration::from_millis(200)),
+            },
+            shrink: Budget {
+                attempts: self.shrink_attempts,
+                time: Duration::from_secs(120),
+            },
+            recover: seconds(self.recover, "recover")?,
+            command,
+        };
+        Ok((target, settings))
+    }
+}
+
+impl ConnectArgs {
+    /// The URL to connect to, from the URL itself or from --type and its companions.
+    pub fn url(&self) -> Result<String, Misuse> {
+        let base = format!("ws://{}:{}", self.host, self.port);
+        match (&self.url, self.kind.as_deref()) {
+            (Some(url), None) => Ok(url.clone()),
+            (Some(_), Some(_)) => Err(Misuse("give either a URL or --type, not both".into())),
+            (None, None) => Err(Misuse("give a URL, or --type with --id or --path".into())),
+            (None, Some("generic")) => {
+                let path = self
+                    .path
+                    .as_deref()
+                    .ok_or_else(|| Misuse("--type generic needs --path".into()))?;
+                Ok(format!("{base}/{}", path.trim_start_matches('/')))
+            }
+            (None, Some(kind)) => {
+                let spec = match &self.spec {
+                    Some(path) => load_spec(path)?,
+                    None => Spec::parse(crate::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml")
+                        .map_err(|e| Misuse(e.to_string()))?,
+                };
+                let names: Vec<&str> = spec.channels.iter().map(|c| c.id.as_str()).collect();
+                let channel = spec.channel(kind).ok_or_else(|| {
+                    Misuse(format!(
+                        "--type {kind}: no such channel (generic, {})",
+                        names.join(", ")
+                    ))
+                })?;
+                let mut endpoint = crate::case::Endpoint {
+                    channel: channel.id.clone(),
+                    address: channel.address.clone(),
+                    params: Default::default(),
+                };
+                if let Some(param) = channel.params.first() {
+                    let id = self.id.clone().ok_or_else(|| {
+                        Misuse(format!("--type {kind} needs --id (its `{}`)", param.name))
+                    })?;
+                    endpoint.params.insert(param.name.clone(), id);
+                }
+                Ok(format!("{base}{}", endpoint.path()))
+            }
+        }
+    }
+}
+
+/// A seed from the clock, for campaigns that do not name one; the report prints it.
+fn random_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+pub fn serve_address(host: IpAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(host, port)
+}

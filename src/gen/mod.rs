@@ -1,0 +1,505 @@
+//! Case generators: proptest strategies for valid, malformed and adversarial messages and endpoints, drawn from a spec.
+
+pub mod schema;
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{json, Map, Value};
+
+use crate::case::{Case, Endpoint, Payload, Step};
+use crate::spec::{Channel, ContentType, Message};
+use crate::target::Route;
+
+/// Most steps one generated case plays.
+pub const MAX_STEPS: usize = 4;
+
+/// Makes the cases of a campaign; case `n` of seed `s` is the same on every machine.
+pub struct Generator {
+    strategy: BoxedStrategy<Case>,
+}
+
+impl Generator {
+    pub fn new(routes: &[Route]) -> Generator {
+        let per_route: Vec<_> = routes.iter().map(route_cases).collect();
+        Generator {
+            strategy: proptest::strategy::Union::new(per_route).boxed(),
+        }
+    }
+
+    /// Case `index` of the campaign with `seed`.
+    pub fn case(&self, seed: u64, index: u64) -> Case {
+        // A filter can reject a whole draw in rare corners; the next sub-seed is just as deterministic.
+        for attempt in 0u64.. {
+            let mut runner =
+                TestRunner::new_with_rng(Config::default(), rng_for(seed, index, attempt));
+            if let Ok(tree) = self.strategy.new_tree(&mut runner) {
+                return tree.current();
+            }
+        }
+        unreachable!("the attempt counter is unbounded")
+    }
+}
+
+/// A ChaCha generator keyed by seed, case number and attempt, through splitmix64.
+fn rng_for(seed: u64, index: u64, attempt: u64) -> TestRng {
+    let mut state = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ attempt.rotate_left(32);
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(8) {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+fn route_cases(route: &Route) -> BoxedStrategy<Case> {
+    let channel = &route.channel;
+    let base = Endpoint {
+        channel: channel.id.clone(),
+        address: channel.address.clone(),
+        params: BTreeMap::new(),
+    };
+    let steps = proptest::collection::vec(payloads(channel).prop_map(Step::Send), 1..=MAX_STEPS);
+    (endpoints(route), steps)
+        .prop_map(move |(params, steps)| Case {
+            endpoint: Endpoint {
+                params,
+                ..base.clone()
+            },
+            steps,
+        })
+        .boxed()
+}
+
+/// Parameter values: mostly ones the server knows, sometimes unknown or hostile ones.
+fn endpoints(route: &Route) -> BoxedStrategy<BTreeMap<String, String>> {
+    let mut per_param: Vec<BoxedStrategy<(String, String)>> = Vec::new();
+    for param in &route.channel.params {
+        let name = param.name.clone();
+        let values = match route.fixed.get(&name) {
+            Some(value) => Just(value.clone()).boxed(),
+            None => {
+                let known = proptest::sample::select(param.known.clone());
+                let mut unknown = HOSTILE_VALUES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>();
+                unknown.extend(param.refused.iter().cloned());
+                prop_oneof![
+                    18 => known,
+                    1 => proptest::sample::select(unknown),
+                    1 => "wsfuzz-[a-z0-9]{1,12}",
+                ]
+                .boxed()
+            }
+        };
+        per_param.push(values.prop_map(move |v| (name.clone(), v)).boxed());
+    }
+    per_param
+        .prop_map(|pairs| pairs.into_iter().collect())
+        .boxed()
+}
+
+/// Resource names that break lookups: prototype keys, traversal, injection, control bytes, length.
+const HOSTILE_VALUES: &[&str] = &[
+    "__proto__", "constructor", "toString", "..", ".", "../../etc/passwd", "%00", "\0", "' OR '1'='1",
+    "<script>", "😀", "\u{202e}", " ", "null", "undefined", "-1", "",
+    "wsfuzz-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
+
+/// Everything a client might send on `channel`: valid messages, near-misses and garbage.
+pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
+    let messages: Vec<&Message> = channel
+        .operations
+        .iter()
+        .flat_map(|op| &op.messages)
+        .collect();
+    if messages.is_empty() {
+        return generic_payloads();
+    }
+    let valid: Vec<_> = messages.iter().map(|m| valid_payload(m)).collect();
+    let valid = proptest::strategy::Union::new(valid).boxed();
+    let mut options: Vec<(u32, BoxedStrategy<Payload>)> = vec![(16, valid.clone()), (2, binary())];
+    let json: Vec<&&Message> = messages
+        .iter()
+        .filter(|m| m.content_type == ContentType::Json)
+        .collect();
+    if !json.is_empty() {
+        let objects = proptest::strategy::Union::new(json.iter().map(|m| valid_json(m))).boxed();
+        options.extend([
+            (4, invalid_json(valid.clone())),
+            (2, non_object(objects.clone())),
+            (2, deeply_nested(objects.clone())),
+        ]);
+        for message in &json {
+            options.extend(near_misses(message));
+        }
+    }
+    if let Some(max) = channel.max_message_bytes {
+        options.push((1, oversized(valid, max)));
+    }
+    proptest::strategy::Union::new_weighted(options).boxed()
+}
+
+/// Text, JSON and binary messages for an endpoint without a spec.
+pub fn generic_payloads() -> BoxedStrategy<Payload> {
+    let any_text = schema::text().prop_map(Payload::Text);
+    let any_json = schema::any_json(3).prop_map(Payload::Json);
+    prop_oneof![
+        4 => any_text,
+        4 => any_json,
+        2 => binary(),
+        1 => invalid_json(schema::any_json(2).prop_map(Payload::Json).boxed()),
+        1 => (1usize..400).prop_map(|depth| Payload::Text(format!("{}{}", "[".repeat(depth), "]".repeat(depth)))),
+    ]
+    .boxed()
+}
+
+fn valid_json(message: &Message) -> BoxedStrategy<Value> {
+    let checked = message.clone();
+    schema::valid(&message.schema)
+        .prop_filter("valid for its schema", move |v| checked.accepts(v))
+        .boxed()
+}
+
+fn valid_payload(message: &Message) -> BoxedStrategy<Payload> {
+    match message.content_type {
+        ContentType::Json => valid_json(message).prop_map(Payload::Json).boxed(),
+        ContentType::Text => valid_json(message)
+            .prop_map(|v| {
+                Payload::Text(
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .boxed(),
+        ContentType::Binary => proptest::collection::vec(any::<u8>(), 0..256)
+            .prop_map(Payload::Binary)
+            .boxed(),
+    }
+}
+
+fn binary() -> BoxedStrategy<Payload> {
+    proptest::collection::vec(any::<u8>(), 0..64)
+        .prop_map(Payload::Binary)
+        .boxed()
+}
+
+/// Text that is not JSON, made from real messages so it gets past a first glance.
+fn invalid_json(valid: BoxedStrategy<Payload>) -> BoxedStrategy<Payload> {
+    (valid, 0u8..5, any::<Index>(), "[a-z]{0,8}")
+        .prop_map(|(payload, kind, cut, junk)| {
+            let text = payload.text().map(|t| t.into_owned()).unwrap_or_default();
+            Payload::Text(match kind {
+                // A proper prefix of a compact JSON object or array never parses.
+                0 if text.len() > 1 => {
+                    let mut end = cut.index(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text[..end].to_string()
+                }
+                1 => text.replace('"', "'"),
+                2 => format!("{},}}", text.trim_end_matches('}')),
+                3 => format!("x{junk}{text}"),
+                _ => format!("{text}{{"),
+            })
+        })
+        .boxed()
+}
+
+fn non_object(objects: BoxedStrategy<Value>) -> BoxedStrategy<Payload> {
+    prop_oneof![
+        schema::any_json(1).prop_filter("not an object", |v| !v.is_object()),
+        objects.prop_map(|v| json!([v])),
+    ]
+    .prop_map(Payload::Json)
+    .boxed()
+}
+
+fn deeply_nested(objects: BoxedStrategy<Value>) -> BoxedStrategy<Payload> {
+    (objects, 1usize..400)
+        .prop_map(|(mut value, depth)| {
+            let nested = (0..depth).fold(Value::Array(Vec::new()), |inner, _| {
+                Value::Array(vec![inner])
+            });
+            if let Value::Object(map) = &mut value {
+                map.insert("x_nested".into(), nested);
+            }
+            Payload::Json(value)
+        })
+        .boxed()
+}
+
+/// Padding that takes a valid message just past the size limit (shrinks toward limit + 1).
+fn oversized(valid: BoxedStrategy<Payload>, max: usize) -> BoxedStrategy<Payload> {
+    (valid, 0usize..4096)
+        .prop_map(move |(payload, extra)| {
+            let need = (max + 1 + extra).saturating_sub(payload.len());
+            match payload {
+                Payload::Json(Value::Object(mut map)) => {
+                    // Pad an existing string field when there is one, so only the size is wrong.
+                    let key = map
+                        .iter()
+                        .find(|(_, v)| v.is_string())
+                        .map(|(k, _)| k.clone());
+                    let key = key.unwrap_or_else(|| "x_pad".to_string());
+                    let mut text = map
+                        .get(&key)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    text.push_str(&"x".repeat(need + 8));
+                    map.insert(key, Value::String(text));
+                    Payload::Json(Value::Object(map))
+                }
+                Payload::Binary(mut bytes) => {
+                    bytes.resize(max + 1 + extra, b'x');
+                    Payload::Binary(bytes)
+                }
+                other => {
+                    let mut text = other.text().map(|t| t.into_owned()).unwrap_or_default();
+                    text.push_str(&"x".repeat(need));
+                    Payload::Text(text)
+                }
+            }
+        })
+        .boxed()
+}
+
+/// Valid messages with exactly one thing wrong: the discriminator, a required field, or a field's type.
+fn near_misses(message: &Message) -> Vec<(u32, BoxedStrategy<Payload>)> {
+    let Some(properties) = message.schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let required: Vec<String> = message
+        .schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let discriminators: Vec<String> = properties
+        .iter()
+        .filter(|(_, s)| s.get("const").is_some_and(Value::is_string))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let base = valid_json(message);
+    let mut out = Vec::new();
+
+    if !discriminators.is_empty() {
+        let keys = discriminators.clone();
+        let renamed = (
+            base.clone(),
+            any::<Index>(),
+            prop_oneof!["[a-z_]{0,12}", ".{1,4}"],
+            0u8..4,
+        )
+            .prop_map(move |(value, which, name, style)| {
+                let key = &keys[which.index(keys.len())];
+                let current = value
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let replacement = match style {
+                    0 => current.to_uppercase(),
+                    1 => format!("{current} "),
+                    2 => format!("{current}\0"),
+                    _ => name,
+                };
+                Payload::Json(with_field(value, key, Value::String(replacement)))
+            });
+        out.push((1, renamed.boxed()));
+    }
+    if !required.is_empty() {
+        let keys = required.clone();
+        let dropped = (base.clone(), any::<Index>()).prop_map(move |(mut value, which)| {
+            if let Value::Object(map) = &mut value {
+                map.remove(&keys[which.index(keys.len())]);
+            }
+            Payload::Json(value)
+        });
+        out.push((1, dropped.boxed()));
+    }
+    let typed: Vec<(String, Vec<Value>)> = properties
+        .iter()
+        .filter_map(|(key, schema)| {
+            let validator = jsonschema::validator_for(schema).ok()?;
+            let wrong: Vec<Value> = wrong_typed_values()
+                .into_iter()
+                .filter(|v| !validator.is_valid(v))
+                .collect();
+            (!wrong.is_empty()).then(|| (key.clone(), wrong))
+        })
+        .collect();
+    if !typed.is_empty() {
+        let retyped =
+            (base, any::<Index>(), any::<Index>()).prop_map(move |(value, field, pick)| {
+                let (key, wrong) = &typed[field.index(typed.len())];
+                Payload::Json(with_field(
+                    value,
+                    key,
+                    wrong[pick.index(wrong.len())].clone(),
+                ))
+            });
+        out.push((1, retyped.boxed()));
+    }
+    out
+}
+
+fn with_field(mut value: Value, key: &str, field: Value) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.insert(key.to_string(), field);
+    }
+    value
+}
+
+/// One value of each JSON type, plus the edges parsers trip on.
+fn wrong_typed_values() -> Vec<Value> {
+    vec![
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(9_007_199_254_740_993_u64),
+        json!(""),
+        json!("text"),
+        json!([]),
+        json!(["a"]),
+        json!({}),
+        Value::Object(Map::from_iter([("a".to_string(), json!(1))])),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Expectation, Spec};
+    use crate::target::Target;
+
+    fn routes() -> Vec<Route> {
+        let spec = Spec::parse(
+            include_str!("../../specs/prompt-manager.asyncapi.yaml"),
+            "pm",
+        )
+        .unwrap();
+        Target::resolve("ws://127.0.0.1:1", Some(&spec))
+            .unwrap()
+            .routes
+    }
+
+    #[test]
+    fn same_seed_same_cases() {
+        let generator = Generator::new(&routes());
+        for index in 0..50 {
+            assert_eq!(generator.case(7, index), generator.case(7, index));
+        }
+        assert_ne!(
+            (0..20).map(|i| generator.case(7, i)).collect::<Vec<_>>(),
+            (0..20).map(|i| generator.case(8, i)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn valid_messages_validate_against_their_schema() {
+        for route in routes() {
+            for message in route.channel.operations.iter().flat_map(|op| &op.messages) {
+                let strategy = valid_payload(message);
+                let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(1, 2, 3));
+                for _ in 0..300 {
+                    let payload = strategy.new_tree(&mut runner).unwrap().current();
+                    let classified = route.channel.classify(&payload);
+                    assert!(
+                        matches!(classified, Expectation::Reply { .. }),
+                        "{} -> {classified:?} for {payload}",
+                        message.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_and_garbage_do_not_validate() {
+        for route in routes().iter().filter(|r| r.channel.id == "prompt") {
+            let message = &route.channel.operations[0].messages[0];
+            let mut broken: Vec<BoxedStrategy<Payload>> =
+                near_misses(message).into_iter().map(|(_, s)| s).collect();
+            let valid = valid_payload(message);
+            broken.push(invalid_json(valid.clone()));
+            broken.push(non_object(valid_json(message)));
+            broken.push(oversized(valid, 1 << 20));
+            broken.push(binary());
+            for strategy in broken {
+                let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(4, 5, 6));
+                for _ in 0..200 {
+                    let payload = strategy.new_tree(&mut runner).unwrap().current();
+                    let classified = route.channel.classify(&payload);
+                    // A renamed discriminator may land on another real action; all else must be rejected.
+                    let other_action =
+                        matches!(classified, Expectation::Reply { operation } if operation != 0);
+                    assert!(
+                        matches!(classified, Expectation::Reject { .. }) || other_action,
+                        "{payload} -> {classified:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn campaigns_reach_every_kind_of_input() {
+        let generator = Generator::new(&routes());
+        let cases: Vec<Case> = (0..400).map(|i| generator.case(11, i)).collect();
+        let prompt = routes()
+            .into_iter()
+            .find(|r| r.channel.id == "prompt")
+            .unwrap()
+            .channel;
+        let mut kinds = std::collections::BTreeSet::new();
+        for case in cases.iter().filter(|c| c.endpoint.channel == "prompt") {
+            for Step::Send(payload) in &case.steps {
+                kinds.insert(match prompt.classify(payload) {
+                    Expectation::Reply { operation } => format!("valid {operation}"),
+                    Expectation::Reject { why } if why.contains("over the limit") => {
+                        "oversized".into()
+                    }
+                    Expectation::Reject { why } => why,
+                    Expectation::Either { .. } => "either".into(),
+                    Expectation::Anything => "anything".into(),
+                });
+            }
+        }
+        for expected in [
+            "valid 0",
+            "valid 1",
+            "valid 2",
+            "not JSON",
+            "JSON that is not an object",
+            "either",
+            "a binary frame where the spec has none",
+            "oversized",
+        ] {
+            assert!(
+                kinds.contains(expected),
+                "{expected} missing from {kinds:?}"
+            );
+        }
+        assert!(cases.iter().any(|c| c
+            .endpoint
+            .params
+            .get("prompt_id")
+            .is_some_and(|id| !prompt.params[0].known.contains(id))));
+    }
+}

@@ -1,0 +1,341 @@
+//! Valid values from a JSON Schema, as proptest strategies: types, bounds, enums, patterns and the spec's examples.
+
+use proptest::prelude::*;
+use serde_json::{Map, Number, Value};
+
+/// Deepest schema nesting followed; deeper parts are generated as `null`.
+const MAX_DEPTH: usize = 12;
+
+/// A strategy for values meant to validate against `schema` (the caller filters the rare miss,
+/// e.g. a value matching two branches of a `oneOf`).
+pub fn valid(schema: &Value) -> BoxedStrategy<Value> {
+    valid_at(schema, 0)
+}
+
+fn valid_at(schema: &Value, depth: usize) -> BoxedStrategy<Value> {
+    if depth > MAX_DEPTH {
+        return Just(Value::Null).boxed();
+    }
+    let Value::Object(s) = schema else {
+        // `true` or a schema wsfuzz does not read: anything goes.
+        return any_json(2);
+    };
+    if let Some(value) = s.get("const") {
+        return Just(value.clone()).boxed();
+    }
+    if let Some(Value::Array(values)) = s.get("enum") {
+        if !values.is_empty() {
+            return proptest::sample::select(values.clone()).boxed();
+        }
+    }
+    let generated = generated(s, depth);
+    match s.get("examples") {
+        Some(Value::Array(examples)) if !examples.is_empty() => {
+            prop_oneof![1 => proptest::sample::select(examples.clone()), 2 => generated].boxed()
+        }
+        _ => generated,
+    }
+}
+
+fn generated(s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Value> {
+    for key in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = s.get(key) {
+            if !branches.is_empty() {
+                let options: Vec<_> = branches.iter().map(|b| valid_at(b, depth + 1)).collect();
+                return proptest::strategy::Union::new(options).boxed();
+            }
+        }
+    }
+    if let Some(Value::Array(parts)) = s.get("allOf") {
+        return valid_at(&merge_all_of(s, parts), depth + 1);
+    }
+    let types: Vec<&str> = match s.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ if s.contains_key("properties") || s.contains_key("required") => vec!["object"],
+        _ if s.contains_key("items") => vec!["array"],
+        _ if s.contains_key("pattern")
+            || s.contains_key("minLength")
+            || s.contains_key("maxLength") =>
+        {
+            vec!["string"]
+        }
+        _ => return any_json(2),
+    };
+    let options: Vec<_> = types.iter().map(|t| of_type(t, s, depth)).collect();
+    if options.is_empty() {
+        return any_json(2);
+    }
+    proptest::strategy::Union::new(options).boxed()
+}
+
+fn merge_all_of(base: &Map<String, Value>, parts: &[Value]) -> Value {
+    let mut merged = base.clone();
+    merged.remove("allOf");
+    for part in parts.iter().filter_map(Value::as_object) {
+        for (key, value) in part {
+            match (key.as_str(), merged.get_mut(key)) {
+                ("properties", Some(Value::Object(props))) => {
+                    if let Value::Object(more) = value {
+                        props.extend(more.clone());
+                    }
+                }
+                ("required", Some(Value::Array(required))) => {
+                    if let Value::Array(more) = value {
+                        required.extend(more.clone());
+                    }
+                }
+                _ => {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    Value::Object(merged)
+}
+
+fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Value> {
+    let number = |key: &str| s.get(key).and_then(Value::as_f64);
+    match kind {
+        "null" => Just(Value::Null).boxed(),
+        "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
+        "integer" => {
+            let low = number("minimum")
+                .map(|m| m.ceil() as i64)
+                .or(number("exclusiveMinimum").map(|m| m.floor() as i64 + 1));
+            let high = number("maximum")
+                .map(|m| m.floor() as i64)
+                .or(number("exclusiveMaximum").map(|m| m.ceil() as i64 - 1));
+            let (low, high) = (low.unwrap_or(-1_000_000), high.unwrap_or(1_000_000));
+            if low > high {
+                return Just(Value::Null).boxed();
+            }
+            let edges = vec![
+                low,
+                high,
+                low.saturating_add(1).min(high),
+                0.clamp(low, high),
+            ];
+            prop_oneof![3 => low..=high, 1 => proptest::sample::select(edges)]
+                .prop_map(|n| Value::from(n))
+                .boxed()
+        }
+        "number" => {
+            let low = number("minimum")
+                .or(number("exclusiveMinimum"))
+                .unwrap_or(-1e9);
+            let high = number("maximum")
+                .or(number("exclusiveMaximum"))
+                .unwrap_or(1e9);
+            if low > high {
+                return Just(Value::Null).boxed();
+            }
+            (low..=high)
+                .prop_map(|f| {
+                    Number::from_f64(f)
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null)
+                })
+                .boxed()
+        }
+        "string" => string(s),
+        "array" => {
+            let items = s
+                .get("items")
+                .map(|i| valid_at(i, depth + 1))
+                .unwrap_or_else(|| any_json(1));
+            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let max = s
+                .get("maxItems")
+                .and_then(Value::as_u64)
+                .map(|m| m as usize)
+                .unwrap_or(min + 4)
+                .min(min + 8);
+            proptest::collection::vec(items, min..=max.max(min))
+                .prop_map(Value::Array)
+                .boxed()
+        }
+        "object" => object(s, depth),
+        _ => any_json(1),
+    }
+}
+
+fn object(s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Value> {
+    let required: Vec<String> = s
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let empty = Map::new();
+    let properties = s
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut fields: Vec<BoxedStrategy<Option<(String, Value)>>> = Vec::new();
+    for (name, schema) in properties {
+        let name = name.clone();
+        let value = valid_at(schema, depth + 1);
+        if required.contains(&name) {
+            fields.push(value.prop_map(move |v| Some((name.clone(), v))).boxed());
+        } else {
+            fields.push(proptest::option::of(value.prop_map(move |v| (name.clone(), v))).boxed());
+        }
+    }
+    // A required field without a schema of its own may hold anything.
+    for name in required.iter().filter(|n| !properties.contains_key(*n)) {
+        let name = name.clone();
+        fields.push(
+            any_json(1)
+                .prop_map(move |v| Some((name.clone(), v)))
+                .boxed(),
+        );
+    }
+    let extras_allowed = !matches!(s.get("additionalProperties"), Some(Value::Bool(false)));
+    let known: Vec<String> = properties.keys().cloned().collect();
+    let extra = if extras_allowed {
+        proptest::option::weighted(0.1, ("x_[a-z]{1,6}", any_json(1))).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    (fields, extra)
+        .prop_map(move |(fields, extra)| {
+            let mut map: Map<String, Value> = fields.into_iter().flatten().collect();
+            if let Some((key, value)) = extra {
+                if !known.contains(&key) {
+                    map.insert(key, value);
+                }
+            }
+            Value::Object(map)
+        })
+        .boxed()
+}
+
+fn string(s: &Map<String, Value>) -> BoxedStrategy<Value> {
+    if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
+        // JSON Schema patterns are unanchored; generate a full match, which also matches.
+        if let Ok(strategy) =
+            proptest::string::string_regex(pattern.trim_start_matches('^').trim_end_matches('$'))
+        {
+            return strategy.prop_map(Value::String).boxed();
+        }
+    }
+    if s.get("format").and_then(Value::as_str) == Some("date-time") {
+        return timestamp().prop_map(Value::String).boxed();
+    }
+    let min = s.get("minLength").and_then(Value::as_u64);
+    let max = s.get("maxLength").and_then(Value::as_u64);
+    if min.is_some() || max.is_some() {
+        let min = min.unwrap_or(0) as usize;
+        let max = max
+            .map(|m| m as usize)
+            .unwrap_or(min + 64)
+            .min(min + 4096)
+            .max(min);
+        return proptest::collection::vec(any::<char>(), min..=max)
+            .prop_map(|chars| Value::String(chars.into_iter().collect()))
+            .boxed();
+    }
+    text().prop_map(Value::String).boxed()
+}
+
+/// Strings that find bugs: plain words, odd Unicode, escapes, injections and long runs.
+pub fn text() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => "[a-zA-Z0-9 _.-]{0,24}",
+        2 => ".{0,16}",
+        2 => proptest::sample::select(ODD_STRINGS).prop_map(String::from),
+        1 => (1usize..=65_536).prop_map(|n| "x".repeat(n)),
+        1 => ("[a-z]{0,8}", proptest::sample::select(ODD_STRINGS), "[a-z]{0,8}").prop_map(|(a, b, c)| format!("{a}{b}{c}")),
+    ]
+    .boxed()
+}
+
+/// Strings that have broken parsers, templates and storage layers before.
+const ODD_STRINGS: &[&str] = &[
+    "",
+    " ",
+    "\0",
+    "\u{7f}",
+    "é",
+    "e\u{301}",
+    "😀",
+    "👨‍👩‍👧",
+    "\u{202e}abc",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{fffd}",
+    "\u{10ffff}",
+    "𝕏",
+    "ﷺ",
+    "\\",
+    "\"",
+    "'",
+    "`",
+    "\n",
+    "\r\n",
+    "\t",
+    "%s%n%x",
+    "{{7*7}}",
+    "${7*7}",
+    "<script>alert(1)</script>",
+    "' OR '1'='1",
+    "../../../etc/passwd",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "NaN",
+    "Infinity",
+    "[[",
+    "]]",
+    "[[]]",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\\u0000",
+    "__proto__",
+    "constructor",
+];
+
+/// RFC 3339 timestamps, with and without fractions.
+fn timestamp() -> impl Strategy<Value = String> {
+    (
+        1970u32..2100,
+        1u32..=12,
+        1u32..=28,
+        0u32..24,
+        0u32..60,
+        0u32..60,
+        proptest::option::of(0u32..1000),
+    )
+        .prop_map(|(y, mo, d, h, mi, s, ms)| match ms {
+            Some(ms) => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"),
+            None => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+        })
+}
+
+/// Any JSON value, nested at most `depth` levels.
+pub fn any_json(depth: u32) -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(depth, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z_]{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+    .boxed()
+}

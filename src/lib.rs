@@ -1,0 +1,42 @@
+//! wsfuzz: a property-based fuzzer for WebSocket APIs.
+//!
+//! # Layout
+//!
+//! A fuzz case is data. Each stage reads only what the previous one produced:
+//!
+//! ```text
+//! spec ─► gen ─► Case ─► runner ─► Transcript ─► checks ─► Failure ─► campaign ─► report
+//!                  ▲                                                     │
+//!                  └──────────────── shrink (replays smaller cases) ◄────┘
+//! ```
+//!
+//! - [`spec`]: a protocol as data, read from an AsyncAPI file: channels, messages, replies,
+//!   greetings, the error envelope, and what each message a client sends should get.
+//! - [`target`]: the server's URL resolved into the spec's channels (routes).
+//! - [`case`]: what one client does: connect to an endpoint, send messages.
+//! - [`gen`]: proptest strategies for cases: valid messages from the schemas, near-misses,
+//!   garbage, oversized and deeply nested input, hostile endpoint parameters.
+//! - [`runner`]: plays a case over a real connection and records a [`transcript`].
+//! - [`checks`]: pure functions from a transcript to failures; one flaw, one check.
+//! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
+//! - [`campaign`]: the loop tying these together, with statistics and reproductions.
+//! - [`report`]: text and JSON reports.
+//! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
+//! - [`connect`]: the manual client of `wsfuzz connect`.
+
+pub mod campaign;
+pub mod case;
+pub mod checks;
+pub mod cli;
+pub mod connect;
+pub mod gen;
+pub mod report;
+pub mod runner;
+pub mod server;
+pub mod shrink;
+pub mod spec;
+pub mod target;
+pub mod transcript;
+
+/// The Prompt Manager spec, built in so `wsfuzz demo` and `wsfuzz connect --type` work anywhere.
+pub const PROMPT_MANAGER_SPEC: &str = include_str!("../specs/prompt-manager.asyncapi.yaml");

@@ -1,0 +1,151 @@
+//! The `wsfuzz` binary: parse flags, run the command, print errors once, exit with a meaningful code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use wsfuzz::campaign::{self, Progress, Report};
+use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
+use wsfuzz::connect::{self, Outcome, Session};
+use wsfuzz::{report, server};
+
+/// Exit codes: 0 nothing found, 1 findings, 2 misuse, 3 target unreachable at the start.
+const FOUND: u8 = 1;
+const MISUSE: u8 = 2;
+const UNREACHABLE: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(MISUSE, &format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("wsfuzz: error: {message}");
+    ExitCode::from(code)
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Fuzz(args) => fuzz(args).await,
+        Command::Serve { port, host } => {
+            let addr = wsfuzz::cli::serve_address(host, port);
+            eprintln!("wsfuzz: reference Prompt Manager server on ws://{addr} (Ctrl-C stops it)");
+            tokio::select! {
+                result = server::serve(addr) => match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(MISUSE, &format!("cannot serve on {addr}: {e}")),
+                },
+                _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+            }
+        }
+        Command::Connect(args) => {
+            let session = match (args.url(), wsfuzz::cli::seconds(args.timeout, "timeout")) {
+                (Ok(url), Ok(timeout)) => Session {
+                    url,
+                    send: args.send,
+                    expect: args.expect,
+                    timeout,
+                },
+                (Err(Misuse(e)), _) | (_, Err(Misuse(e))) => return fail(MISUSE, &e),
+            };
+            match connect::run(session).await {
+                Ok(Outcome::Done | Outcome::Expected) => ExitCode::SUCCESS,
+                Ok(Outcome::NotExpected) => ExitCode::from(FOUND),
+                Err(e) => fail(UNREACHABLE, &e),
+            }
+        }
+        Command::Demo { cases, seed } => demo(cases, seed).await,
+    }
+}
+
+async fn fuzz(args: FuzzArgs) -> ExitCode {
+    let (target, settings) = match args.settings() {
+        Ok(pair) => pair,
+        Err(Misuse(e)) => return fail(MISUSE, &e),
+    };
+    let channels: Vec<&str> = target
+        .routes
+        .iter()
+        .map(|r| r.channel.id.as_str())
+        .collect();
+    eprintln!(
+        "wsfuzz: fuzzing {} ({}), {} cases, seed {}",
+        args.url,
+        channels.join(", "),
+        settings.cases,
+        settings.seed
+    );
+    let report = match campaign::run(&target, &settings, &mut show_progress).await {
+        Ok(report) => report,
+        Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
+    };
+    finish(&report, args.json.as_deref())
+}
+
+fn show_progress(progress: Progress) {
+    match progress {
+        Progress::Shrinking {
+            check,
+            channel,
+            case_index,
+        } => {
+            eprintln!("wsfuzz: case {case_index} failed {check} on `{channel}`; shrinking it")
+        }
+        Progress::Found(_) => {}
+    }
+}
+
+fn finish(report: &Report, json: Option<&std::path::Path>) -> ExitCode {
+    print!("{}", report::text(report));
+    if let Some(path) = json {
+        if let Err(e) = report::write_json(report, path) {
+            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FOUND)
+    }
+}
+
+async fn demo(cases: u64, seed: Option<u64>) -> ExitCode {
+    let server = match server::start(([127, 0, 0, 1], 0).into()).await {
+        Ok(server) => server,
+        Err(e) => return fail(MISUSE, &format!("cannot start the reference server: {e}")),
+    };
+    let dir = std::env::temp_dir().join(format!("wsfuzz-demo-{}", std::process::id()));
+    let spec_path = dir.join("prompt-manager.asyncapi.yaml");
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&spec_path, wsfuzz::PROMPT_MANAGER_SPEC))
+    {
+        return fail(
+            MISUSE,
+            &format!("cannot write the demo spec to {}: {e}", dir.display()),
+        );
+    }
+    let url = format!("ws://{}", server.local_addr());
+    eprintln!("wsfuzz: started the reference Prompt Manager server on {url}");
+    let args = FuzzArgs {
+        url,
+        spec: Some(spec_path),
+        cases,
+        time: None,
+        seed,
+        only_case: None,
+        json: None,
+        timeout: 2.0,
+        shrink_attempts: 500,
+        recover: 10.0,
+    };
+    let code = fuzz(args).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    code
+}

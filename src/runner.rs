@@ -1,0 +1,344 @@
+//! Plays a case against a live server and records the transcript; every wait is bounded by a time-out.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::{
+    frame::coding::CloseCode, CloseFrame, WebSocketConfig,
+};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::case::{Case, Payload, Step};
+use crate::spec::{Admission, Channel, Expectation};
+use crate::target::Target;
+use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest message wsfuzz reads from a server; a hostile server cannot make it allocate more.
+const MAX_INCOMING: usize = 16 << 20;
+
+/// How long the runner waits.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// For a connection, a reply, a close: past it, the server was silent.
+    pub timeout: Duration,
+    /// How long to listen after a message no reply is promised for.
+    pub quiet: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            timeout: Duration::from_secs(2),
+            quiet: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Records events with their offset from the start of the case.
+struct Log {
+    start: Instant,
+    events: Vec<Event>,
+}
+
+impl Log {
+    fn push(&mut self, what: impl Into<String>) {
+        self.events.push(Event::new(self.start.elapsed(), what));
+    }
+}
+
+/// Opens a WebSocket connection: TCP, then the handshake, each within the time-out.
+async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
+    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let tcp = match timeout(timing.timeout, TcpStream::connect(authority)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            return Err(Connect::Unreachable {
+                error: format!("cannot connect to {authority}: {e}"),
+            })
+        }
+        Err(_) => {
+            return Err(Connect::Unreachable {
+                error: format!(
+                    "no TCP connection to {authority} within {} ms",
+                    timing.timeout.as_millis()
+                ),
+            })
+        }
+    };
+    // Small frames are the norm here; Nagle's algorithm would add 40 ms to many of them.
+    let _ = tcp.set_nodelay(true);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_INCOMING))
+        .max_frame_size(Some(MAX_INCOMING));
+    let handshake =
+        tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config));
+    match timeout(timing.timeout, handshake).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(WsError::Http(response))) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned());
+            Err(Connect::Refused {
+                status: response.status().as_u16(),
+                body: body.unwrap_or_default(),
+            })
+        }
+        Ok(Err(e)) => Err(Connect::Broken {
+            error: e.to_string(),
+        }),
+        Err(_) => Err(Connect::Unreachable {
+            error: format!(
+                "no handshake answer within {} ms",
+                timing.timeout.as_millis()
+            ),
+        }),
+    }
+}
+
+/// Waits for the next message or the end of the connection; pings and pongs are passed over.
+async fn next_response(socket: &mut Socket, wait: Duration, log: &mut Log) -> Response {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => {
+                return Response::Silent {
+                    waited_ms: wait.as_millis() as u64,
+                }
+            }
+            Ok(next) => next,
+        };
+        let response = match next {
+            Some(Ok(Message::Text(text))) => Response::Text {
+                text: text.to_string(),
+            },
+            Some(Ok(Message::Binary(bytes))) => Response::Binary { bytes: bytes.len() },
+            Some(Ok(Message::Close(frame))) => match frame {
+                Some(frame) => Response::Closed {
+                    code: Some(frame.code.into()),
+                    reason: frame.reason.to_string(),
+                },
+                None => Response::Closed {
+                    code: None,
+                    reason: String::new(),
+                },
+            },
+            Some(Ok(Message::Ping(_))) => {
+                log.push("← ping");
+                continue;
+            }
+            Some(Ok(Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
+                Response::Dropped {
+                    error: "the server closed the TCP connection".into(),
+                }
+            }
+            Some(Err(WsError::Io(e))) => Response::Dropped {
+                error: e.to_string(),
+            },
+            Some(Err(e)) => Response::Dropped {
+                error: e.to_string(),
+            },
+        };
+        log.push(format!("← {response}"));
+        return response;
+    }
+}
+
+/// Plays `case` on `channel` of `target`, then probes the server with a fresh connection.
+pub async fn run_case(
+    target: &Target,
+    channel: &Channel,
+    case: &Case,
+    timing: Timing,
+) -> Transcript {
+    let url = target.url(&case.endpoint);
+    let mut log = Log {
+        start: Instant::now(),
+        events: Vec::new(),
+    };
+    let admission = channel.admits(&case.endpoint.params);
+    let mut transcript = Transcript {
+        url: url.clone(),
+        admission,
+        connect: Connect::Accepted,
+        greeting: None,
+        steps: Vec::new(),
+        probe: None,
+        events: Vec::new(),
+    };
+    log.push(format!("connect {}", crate::case::abbreviate(&url)));
+    match open(&url, timing).await {
+        Err(outcome) => {
+            log.push(format!("handshake: {outcome:?}"));
+            transcript.connect = outcome;
+        }
+        Ok(mut socket) => {
+            log.push("← 101 Switching Protocols");
+            play(
+                &mut socket,
+                channel,
+                case,
+                admission,
+                timing,
+                &mut transcript,
+                &mut log,
+            )
+            .await;
+        }
+    }
+    transcript
+        .steps
+        .resize_with(case.steps.len(), || StepRecord {
+            expectation: Expectation::Anything,
+            response: Response::Skipped,
+        });
+    transcript.events = log.events;
+    transcript
+}
+
+async fn play(
+    socket: &mut Socket,
+    channel: &Channel,
+    case: &Case,
+    admission: Admission,
+    timing: Timing,
+    transcript: &mut Transcript,
+    log: &mut Log,
+) {
+    let speaks_first = match admission {
+        Admission::Accept => !channel.greeting.is_empty(),
+        Admission::Refuse => true,
+        Admission::Either => !channel.greeting.is_empty() || channel.refusal.is_some(),
+    };
+    let mut open = true;
+    if speaks_first {
+        let first = next_response(socket, timing.timeout, log).await;
+        open = !ends_connection(&first);
+        transcript.greeting = Some(first);
+    }
+    for step in &case.steps {
+        let Step::Send(payload) = step;
+        let expectation = channel.classify(payload);
+        if !open {
+            transcript.steps.push(StepRecord {
+                expectation,
+                response: Response::Skipped,
+            });
+            continue;
+        }
+        let wait = match &expectation {
+            Expectation::Anything => timing.quiet,
+            Expectation::Reply { operation }
+                if channel.operations[*operation].replies.is_empty() =>
+            {
+                timing.quiet
+            }
+            _ => timing.timeout,
+        };
+        log.push(format!("→ {payload}"));
+        let message = match payload {
+            Payload::Binary(bytes) => Message::Binary(bytes.clone().into()),
+            other => Message::Text(other.text().unwrap_or_default().into_owned().into()),
+        };
+        let sent = timeout(timing.timeout, socket.send(message)).await;
+        if let Ok(Err(e)) = &sent {
+            // The server may have closed first; its close frame can still be waiting to be read.
+            log.push(format!("send failed: {e}"));
+        }
+        let response = match sent {
+            Err(_) => Response::Silent {
+                waited_ms: timing.timeout.as_millis() as u64,
+            },
+            Ok(_) => next_response(socket, wait, log).await,
+        };
+        // After a silence a late answer would be taken for the next step's: stop here.
+        let promised = !matches!(expectation, Expectation::Anything) && wait == timing.timeout;
+        open = !ends_connection(&response)
+            && !(promised && matches!(response, Response::Silent { .. }));
+        transcript.steps.push(StepRecord {
+            expectation,
+            response,
+        });
+    }
+    if open {
+        log.push("→ close 1000");
+        let close = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        if let Ok(Ok(())) = timeout(timing.timeout, socket.close(Some(close))).await {
+            let reply = next_response(socket, timing.timeout, log).await;
+            if matches!(reply, Response::Text { .. } | Response::Binary { .. }) {
+                // Late messages before the close reply are fine; give the close reply a moment more.
+                let _ = timeout(timing.timeout, async {
+                    while let Some(Ok(_)) = socket.next().await {}
+                })
+                .await;
+            }
+        }
+    } else {
+        // Let tungstenite flush its close reply before the socket is dropped.
+        let _ = timeout(Duration::from_millis(100), socket.next()).await;
+    }
+}
+
+fn ends_connection(response: &Response) -> bool {
+    matches!(response, Response::Closed { .. } | Response::Dropped { .. })
+}
+
+/// Whether the server still serves: a fresh connection completes its handshake and, where
+/// the spec promises one, gets its greeting, all in time.
+pub async fn probe(
+    target: &Target,
+    channel: &Channel,
+    endpoint: &crate::case::Endpoint,
+    timing: Timing,
+) -> Probe {
+    let url = target.url(endpoint);
+    let mut socket = match open(&url, timing).await {
+        Ok(socket) => socket,
+        Err(Connect::Refused { status, .. }) => {
+            return Probe::Failed {
+                error: format!("the handshake was refused with HTTP {status}"),
+            }
+        }
+        Err(Connect::Broken { error } | Connect::Unreachable { error }) => {
+            return Probe::Failed { error }
+        }
+        Err(Connect::Accepted) => unreachable!("open returns Accepted only as Ok"),
+    };
+    let mut log = Log {
+        start: Instant::now(),
+        events: Vec::new(),
+    };
+    let outcome = if channel.greeting.is_empty() {
+        Probe::Answered
+    } else {
+        match next_response(&mut socket, timing.timeout, &mut log).await {
+            Response::Text { .. } | Response::Binary { .. } => Probe::Answered,
+            other => Probe::Failed {
+                error: format!("no greeting: {other}"),
+            },
+        }
+    };
+    if outcome == Probe::Answered {
+        let close = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        if let Ok(Ok(())) = timeout(timing.timeout, socket.close(Some(close))).await {
+            let _ = timeout(timing.timeout, async {
+                while let Some(Ok(_)) = socket.next().await {}
+            })
+            .await;
+        }
+    }
+    outcome
+}

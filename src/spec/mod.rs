@@ -1,0 +1,425 @@
+//! A protocol as data: its channels, what a client may send on each, and what each message should get back.
+
+mod asyncapi;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::case::Payload;
+
+/// A protocol read from a spec file.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub title: String,
+    pub channels: Vec<Arc<Channel>>,
+}
+
+/// One WebSocket endpoint (an AsyncAPI channel).
+#[derive(Debug)]
+pub struct Channel {
+    pub id: String,
+    /// Path template, e.g. `/ws/prompts/{prompt_id}`.
+    pub address: String,
+    pub params: Vec<Param>,
+    /// How the server refuses a parameter value it does not know, when the spec says so.
+    pub refusal: Option<Refusal>,
+    /// The largest message payload the server promises to accept.
+    pub max_message_bytes: Option<usize>,
+    /// Messages the server sends on connect; empty when it sends nothing first.
+    pub greeting: Vec<Message>,
+    /// What a client may send, each with its replies.
+    pub operations: Vec<Operation>,
+    /// The error envelope(s) the server answers bad input with.
+    pub errors: Vec<Message>,
+    /// Messages pushed to the other clients after an operation.
+    pub broadcasts: Vec<Broadcast>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    /// Values the server knows: a connection with them is accepted.
+    pub known: Vec<String>,
+    /// Values the spec names as ones the server must refuse.
+    pub refused: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Refusal {
+    /// Close code the server sends after accepting the handshake; `None`: any 4xxx or 1008.
+    pub close_code: Option<u16>,
+    pub reason: Option<Regex>,
+}
+
+#[derive(Debug)]
+pub struct Operation {
+    pub id: String,
+    pub messages: Vec<Message>,
+    pub replies: Vec<Message>,
+}
+
+#[derive(Debug)]
+pub struct Broadcast {
+    pub after: String,
+    pub messages: Vec<Message>,
+}
+
+/// How a message travels: JSON in a text frame, plain text, or binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentType {
+    Json,
+    Text,
+    Binary,
+}
+
+/// A message with its compiled payload schema.
+#[derive(Clone)]
+pub struct Message {
+    pub name: String,
+    pub content_type: ContentType,
+    pub schema: Value,
+    validator: Arc<jsonschema::Validator>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .finish()
+    }
+}
+
+/// A spec that cannot be used: where and why.
+#[derive(Debug)]
+pub struct SpecError {
+    pub file: String,
+    pub place: String,
+    pub what: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.place.is_empty() {
+            write!(f, "{}: {}", self.file, self.what)
+        } else {
+            write!(f, "{}: at {}: {}", self.file, self.place, self.what)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// What the server owes a client for one message it sent, decided from the spec alone.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "expect")]
+pub enum Expectation {
+    /// A valid request for the operation at this index: a reply from its reply messages.
+    Reply { operation: usize },
+    /// Bad input: the error envelope or a close frame with a fitting code.
+    Reject { why: String },
+    /// Input whose fate the standards leave to the implementation (JSON nesting depth, number
+    /// range, lone surrogates): a conforming reply and a well-formed error are both fine.
+    Either { why: String },
+    /// No spec: nothing beyond the checks every server must pass.
+    Anything,
+}
+
+impl Spec {
+    /// Reads an AsyncAPI document (YAML or JSON).
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: file.clone(),
+            place: String::new(),
+            what: format!("cannot read: {e}"),
+        })?;
+        Spec::parse(&text, &file)
+    }
+
+    /// Reads an AsyncAPI document from text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
+        asyncapi::parse(text, file)
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&Arc<Channel>> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+}
+
+impl Message {
+    pub(crate) fn new(
+        name: String,
+        content_type: ContentType,
+        schema: Value,
+    ) -> Result<Message, String> {
+        let validator = jsonschema::options()
+            .build(&schema)
+            .map_err(|e| format!("invalid JSON Schema for message `{name}`: {e}"))?;
+        Ok(Message {
+            name,
+            content_type,
+            schema,
+            validator: Arc::new(validator),
+        })
+    }
+
+    /// Whether a JSON value (or, for text messages, a JSON string) is this message.
+    pub fn accepts(&self, value: &Value) -> bool {
+        self.validator.is_valid(value)
+    }
+
+    /// Whether a text frame carries this message; `parsed` is the frame's JSON, if it is JSON.
+    pub fn matches_text(&self, text: &str, parsed: Option<&Value>) -> bool {
+        match self.content_type {
+            ContentType::Text => self.validator.is_valid(&Value::String(text.to_string())),
+            ContentType::Json => parsed.is_some_and(|v| self.validator.is_valid(v)),
+            ContentType::Binary => false,
+        }
+    }
+
+    /// Why a text frame is not this message, in one line.
+    pub fn mismatch(&self, text: &str, parsed: Option<&Value>) -> String {
+        let instance = match (self.content_type, parsed) {
+            (ContentType::Text, _) => Value::String(text.to_string()),
+            (ContentType::Json, Some(v)) => v.clone(),
+            (ContentType::Json, None) => return "not JSON".into(),
+            (ContentType::Binary, _) => return "a text frame, not binary".into(),
+        };
+        let explained = match self.validator.iter_errors(&instance).next() {
+            Some(error) => {
+                let place = error.instance_path().to_string();
+                let place = if place.is_empty() {
+                    "/".to_string()
+                } else {
+                    place
+                };
+                format!(
+                    "at {place}: {}",
+                    crate::case::abbreviate(&error.to_string())
+                )
+            }
+            None => "matches".into(),
+        };
+        explained
+    }
+}
+
+/// Parses a text frame as JSON once, for matching against several messages.
+pub fn parse_json(text: &str) -> Option<Value> {
+    serde_json::from_str(text).ok()
+}
+
+impl Channel {
+    /// A channel for a URL fuzzed without a spec.
+    pub fn generic(path: &str) -> Channel {
+        Channel {
+            id: "url".into(),
+            address: path.into(),
+            params: Vec::new(),
+            refusal: None,
+            max_message_bytes: None,
+            greeting: Vec::new(),
+            operations: Vec::new(),
+            errors: Vec::new(),
+            broadcasts: Vec::new(),
+        }
+    }
+
+    /// Whether this channel comes from a spec (and so has expectations to check).
+    pub fn is_specified(&self) -> bool {
+        !self.operations.is_empty() || !self.greeting.is_empty() || !self.errors.is_empty()
+    }
+
+    /// Decides what `payload` should get, from the spec alone.
+    pub fn classify(&self, payload: &Payload) -> Expectation {
+        if !self.is_specified() {
+            return Expectation::Anything;
+        }
+        let text = payload.text();
+        let len = text.as_ref().map_or_else(|| payload.len(), |t| t.len());
+        if let Some(max) = self.max_message_bytes {
+            if len > max {
+                return Expectation::Reject {
+                    why: format!("{len} bytes, over the limit of {max}"),
+                };
+            }
+        }
+        let Some(text) = text else {
+            return match self.find_operation(|m| m.content_type == ContentType::Binary) {
+                Some(operation) => Expectation::Reply { operation },
+                None => Expectation::Reject {
+                    why: "a binary frame where the spec has none".into(),
+                },
+            };
+        };
+        let parsed = match serde_json::from_str::<Value>(&text) {
+            Ok(value) => Some(value),
+            Err(error) if implementation_defined(&error) => {
+                // Only a JSON message could be affected by how the parser is configured.
+                if let Some(operation) = self.find_operation(|m| m.matches_text(&text, None)) {
+                    return Expectation::Reply { operation };
+                }
+                return Expectation::Either {
+                    why: format!("JSON that parsers may accept or refuse: {error}"),
+                };
+            }
+            Err(_) => None,
+        };
+        if let Some(operation) = self.find_operation(|m| m.matches_text(&text, parsed.as_ref())) {
+            return Expectation::Reply { operation };
+        }
+        let why = match &parsed {
+            None => "not JSON".to_string(),
+            Some(value) if !value.is_object() => "JSON that is not an object".to_string(),
+            Some(_) => "an object that matches no message a client may send".to_string(),
+        };
+        Expectation::Reject { why }
+    }
+
+    fn find_operation(&self, accepts: impl Fn(&Message) -> bool) -> Option<usize> {
+        self.operations
+            .iter()
+            .position(|op| op.messages.iter().any(&accepts))
+    }
+
+    /// Values for every parameter that the server knows, for connections meant to succeed.
+    pub fn known_params(&self) -> Option<BTreeMap<String, String>> {
+        self.params
+            .iter()
+            .map(|p| Some((p.name.clone(), p.known.first()?.clone())))
+            .collect()
+    }
+
+    /// Whether a connection with these parameter values should be accepted, refused, or either.
+    pub fn admits(&self, params: &BTreeMap<String, String>) -> Admission {
+        let unknown = self
+            .params
+            .iter()
+            .any(|p| params.get(&p.name).is_none_or(|v| !p.known.contains(v)));
+        let refused = self
+            .params
+            .iter()
+            .any(|p| params.get(&p.name).is_some_and(|v| p.refused.contains(v)));
+        if refused || (unknown && self.refusal.is_some()) {
+            Admission::Refuse
+        } else if unknown {
+            Admission::Either
+        } else {
+            Admission::Accept
+        }
+    }
+}
+
+/// What connecting to an endpoint should do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Admission {
+    Accept,
+    Refuse,
+    Either,
+}
+
+/// serde_json errors for input that RFC 8259 lets each parser accept or refuse.
+fn implementation_defined(error: &serde_json::Error) -> bool {
+    let text = error.to_string();
+    ["recursion limit", "number out of range", "surrogate"]
+        .iter()
+        .any(|s| text.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn prompt_manager() -> Spec {
+        Spec::parse(
+            include_str!("../../specs/prompt-manager.asyncapi.yaml"),
+            "prompt-manager",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn bundled_spec_reads_completely() {
+        let spec = prompt_manager();
+        let prompt = spec.channel("prompt").unwrap();
+        assert_eq!(prompt.address, "/ws/prompts/{prompt_id}");
+        assert_eq!(prompt.operations.len(), 3);
+        assert_eq!(prompt.greeting.len(), 1);
+        assert_eq!(prompt.errors.len(), 1);
+        assert_eq!(prompt.broadcasts.len(), 2);
+        assert_eq!(prompt.max_message_bytes, Some(1 << 20));
+        assert_eq!(prompt.refusal.as_ref().unwrap().close_code, Some(4004));
+        let echo = spec.channel("echo").unwrap();
+        assert_eq!(echo.operations.len(), 1);
+        assert!(echo.errors.is_empty());
+    }
+
+    #[test]
+    fn classification_follows_the_schemas() {
+        let spec = prompt_manager();
+        let prompt = spec.channel("prompt").unwrap();
+        let json = |v: Value| Payload::Json(v);
+        assert_eq!(
+            prompt.classify(&json(json!({"action": "update", "content": "x"}))),
+            Expectation::Reply { operation: 0 }
+        );
+        assert_eq!(
+            prompt.classify(&json(json!({"action": "expand", "content": ""}))),
+            Expectation::Reply { operation: 2 }
+        );
+        assert!(matches!(
+            prompt.classify(&json(json!({"action": "update"}))),
+            Expectation::Reject { .. }
+        ));
+        assert!(matches!(
+            prompt.classify(&json(json!({"action": "nope"}))),
+            Expectation::Reject { .. }
+        ));
+        assert!(matches!(
+            prompt.classify(&json(json!([1]))),
+            Expectation::Reject { .. }
+        ));
+        assert!(matches!(
+            prompt.classify(&Payload::Text("{".into())),
+            Expectation::Reject { .. }
+        ));
+        assert!(matches!(
+            prompt.classify(&Payload::Binary(vec![1])),
+            Expectation::Reject { .. }
+        ));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            prompt.classify(&Payload::Text(deep)),
+            Expectation::Either { .. }
+        ));
+        let huge = json!({"action": "update", "content": "a".repeat(1 << 20)});
+        assert!(matches!(
+            prompt.classify(&json(huge)),
+            Expectation::Reject { .. }
+        ));
+        let echo = spec.channel("echo").unwrap();
+        assert_eq!(
+            echo.classify(&Payload::Text("{".into())),
+            Expectation::Reply { operation: 0 }
+        );
+    }
+
+    #[test]
+    fn admission_follows_known_and_refused_values() {
+        let spec = prompt_manager();
+        let prompt = spec.channel("prompt").unwrap();
+        let with = |v: &str| [("prompt_id".to_string(), v.to_string())].into();
+        assert_eq!(prompt.admits(&with("greeting")), Admission::Accept);
+        assert_eq!(prompt.admits(&with("no_such_prompt")), Admission::Refuse);
+        assert_eq!(prompt.admits(&with("__proto__")), Admission::Refuse);
+        assert_eq!(prompt.known_params().unwrap(), with("greeting"));
+    }
+}

@@ -1,0 +1,200 @@
+//! What a campaign aims at: the server's base URL and the spec channels (routes) reached through it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::case::Endpoint;
+use crate::spec::{Channel, Spec};
+
+/// The server and the routes a campaign fuzzes.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `ws://host:port`, without a path.
+    pub base: String,
+    pub routes: Vec<Route>,
+}
+
+/// One channel, with the parameter values the URL fixed (if it named a full endpoint).
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub channel: Arc<Channel>,
+    pub fixed: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Resolves `url` against `spec`: a base URL fuzzes every channel, a full endpoint URL the
+    /// channel it matches; without a spec, the URL's own path is the one endpoint.
+    pub fn resolve(url: &str, spec: Option<&Spec>) -> Result<Target, String> {
+        let (base, path) = split_url(url)?;
+        let routes = match spec {
+            None => vec![Route {
+                channel: Arc::new(Channel::generic(if path.is_empty() { "/" } else { &path })),
+                fixed: BTreeMap::new(),
+            }],
+            Some(spec) if path.is_empty() || path == "/" => spec
+                .channels
+                .iter()
+                .map(|c| Route {
+                    channel: c.clone(),
+                    fixed: BTreeMap::new(),
+                })
+                .collect(),
+            Some(spec) => {
+                let found = spec.channels.iter().find_map(|c| {
+                    match_address(&c.address, &path).map(|fixed| Route {
+                        channel: c.clone(),
+                        fixed,
+                    })
+                });
+                let addresses: Vec<&str> =
+                    spec.channels.iter().map(|c| c.address.as_str()).collect();
+                vec![found.ok_or_else(|| {
+                    format!(
+                        "{path} matches no channel of the spec (channels: {})",
+                        addresses.join(", ")
+                    )
+                })?]
+            }
+        };
+        Ok(Target { base, routes })
+    }
+
+    /// The full URL of an endpoint.
+    pub fn url(&self, endpoint: &Endpoint) -> String {
+        format!("{}{}", self.base, endpoint.path())
+    }
+}
+
+impl Route {
+    /// The endpoint a healthy server must accept: fixed values, else the first known ones.
+    pub fn probe_endpoint(&self) -> Endpoint {
+        let mut params = self.channel.known_params().unwrap_or_default();
+        params.extend(self.fixed.clone());
+        Endpoint {
+            channel: self.channel.id.clone(),
+            address: self.channel.address.clone(),
+            params,
+        }
+    }
+}
+
+/// Splits `ws://host:port/path?query` into (`ws://host:port`, `/path?query`), checking the scheme.
+pub fn split_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| match url.split_once("://") {
+            Some(("wss", _)) => format!("{url}: wss:// is not supported yet; use ws://"),
+            Some((scheme, _)) => format!("{url}: the scheme must be ws://, not {scheme}://"),
+            None => format!("{url}: not a WebSocket URL (expected ws://HOST:PORT/PATH)"),
+        })?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], rest[at..].to_string()),
+        None => (rest, String::new()),
+    };
+    if authority.is_empty() || authority.contains(char::is_whitespace) || authority.contains('@') {
+        return Err(format!(
+            "{url}: not a WebSocket URL (expected ws://HOST:PORT/PATH)"
+        ));
+    }
+    // An IPv6 literal without a port ends in `]`; anything else after the last `:` is the port.
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    {
+        if port.parse::<u16>().is_err() {
+            return Err(format!("{url}: `{port}` is not a port number"));
+        }
+    }
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path
+    };
+    Ok((format!("ws://{authority}"), path))
+}
+
+/// Matches a concrete path against a template, returning the parameter values it fixes.
+fn match_address(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let path = path.split('?').next().unwrap_or(path);
+    let (want, got): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    if want.len() != got.len() {
+        return None;
+    }
+    let mut fixed = BTreeMap::new();
+    for (w, g) in want.iter().zip(&got) {
+        match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            Some(name) if !g.is_empty() => {
+                fixed.insert(
+                    name.to_string(),
+                    percent_encoding::percent_decode_str(g)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
+            }
+            _ if w == g => {}
+            _ => return None,
+        }
+    }
+    Some(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec::parse(include_str!("../specs/prompt-manager.asyncapi.yaml"), "pm").unwrap()
+    }
+
+    #[test]
+    fn urls_split_and_bad_ones_are_refused() {
+        assert_eq!(
+            split_url("ws://127.0.0.1:8081").unwrap(),
+            ("ws://127.0.0.1:8081".into(), "".into())
+        );
+        assert_eq!(
+            split_url("ws://h:1/a/b?x=1").unwrap(),
+            ("ws://h:1".into(), "/a/b?x=1".into())
+        );
+        assert!(split_url("http://h:1/")
+            .unwrap_err()
+            .contains("must be ws://"));
+        assert!(split_url("wss://h:1/")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(split_url("h:1")
+            .unwrap_err()
+            .contains("not a WebSocket URL"));
+        assert!(split_url("ws://h:99999/")
+            .unwrap_err()
+            .contains("not a port number"));
+        assert!(split_url("ws:///x")
+            .unwrap_err()
+            .contains("not a WebSocket URL"));
+    }
+
+    #[test]
+    fn base_url_fuzzes_every_channel_and_full_url_one() {
+        let spec = spec();
+        assert_eq!(
+            Target::resolve("ws://h:1", Some(&spec))
+                .unwrap()
+                .routes
+                .len(),
+            2
+        );
+        let one = Target::resolve("ws://h:1/ws/prompts/summary", Some(&spec)).unwrap();
+        assert_eq!(one.routes.len(), 1);
+        assert_eq!(one.routes[0].fixed["prompt_id"], "summary");
+        assert_eq!(one.routes[0].probe_endpoint().path(), "/ws/prompts/summary");
+        assert!(Target::resolve("ws://h:1/nope", Some(&spec))
+            .unwrap_err()
+            .contains("matches no channel"));
+        let generic = Target::resolve("ws://h:1/anything", None).unwrap();
+        assert_eq!(
+            generic.url(&generic.routes[0].probe_endpoint()),
+            "ws://h:1/anything"
+        );
+    }
+}

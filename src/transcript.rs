@@ -1,0 +1,128 @@
+//! What happened when a case ran: the outcome of each step, the probe, and a timed log of every frame.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::spec::{Admission, Expectation};
+
+/// The record of one case against one server; checks read nothing else.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transcript {
+    pub url: String,
+    pub admission: Admission,
+    pub connect: Connect,
+    /// What the server sent first, when the spec says it sends something on connect (a greeting or a refusal).
+    pub greeting: Option<Response>,
+    pub steps: Vec<StepRecord>,
+    /// A fresh connection after the case: is the server still serving?
+    pub probe: Option<Probe>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Connect {
+    Accepted,
+    /// The handshake was answered with an HTTP status other than 101.
+    Refused {
+        status: u16,
+        body: String,
+    },
+    /// TCP connected but the handshake broke off without an HTTP answer.
+    Broken {
+        error: String,
+    },
+    /// No TCP connection, or no answer in time: the case could not run.
+    Unreachable {
+        error: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    pub expectation: Expectation,
+    pub response: Response,
+}
+
+/// The first thing the server did after a message was sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Response {
+    Text {
+        text: String,
+    },
+    Binary {
+        bytes: usize,
+    },
+    /// A close frame (code `None`: a close frame without a code, which the client sees as 1005).
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
+    /// The connection ended without a close frame: EOF, reset, or a frame the client had to
+    /// fail the connection for (RFC 6455 §7.1.7; the client's 1006).
+    Dropped {
+        error: String,
+    },
+    /// Nothing within the time-out.
+    Silent {
+        waited_ms: u64,
+    },
+    /// Not sent: the connection had already ended or an earlier step went unanswered.
+    Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Probe {
+    Answered,
+    Failed { error: String },
+}
+
+/// One line of the timeline, with its offset from the start of the case.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub at_ms: f64,
+    pub what: String,
+}
+
+impl Event {
+    pub fn new(at: Duration, what: impl Into<String>) -> Event {
+        Event {
+            at_ms: at.as_secs_f64() * 1000.0,
+            what: what.into(),
+        }
+    }
+}
+
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Response::Text { text } => write!(f, "text {}", crate::case::abbreviate(text)),
+            Response::Binary { bytes } => write!(f, "a binary message of {bytes} bytes"),
+            Response::Closed {
+                code: Some(code),
+                reason,
+            } if reason.is_empty() => write!(f, "close {code}"),
+            Response::Closed {
+                code: Some(code),
+                reason,
+            } => write!(f, "close {code} {reason:?}"),
+            Response::Closed { code: None, .. } => write!(f, "close without a code (1005)"),
+            Response::Dropped { error } => write!(
+                f,
+                "connection dropped without a close frame (1006): {error}"
+            ),
+            Response::Silent { waited_ms } => write!(f, "nothing within {waited_ms} ms"),
+            Response::Skipped => write!(f, "not sent"),
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>9.3} ms  {}", self.at_ms, self.what)
+    }
+}
