@@ -104,10 +104,18 @@ pub fn candidates(case: &Case) -> Vec<Case> {
 
 fn payload_candidates(payload: &Payload) -> Vec<Payload> {
     match payload {
-        Payload::Json(value) => value_candidates(value)
-            .into_iter()
-            .map(Payload::Json)
-            .collect(),
+        Payload::Json(value) => {
+            // Text is simpler than any JSON: the empty message, then just the opening bracket.
+            let opening = value
+                .to_string()
+                .chars()
+                .next()
+                .map(String::from)
+                .unwrap_or_default();
+            let mut out = vec![Payload::Text(String::new()), Payload::Text(opening)];
+            out.extend(value_candidates(value).into_iter().map(Payload::Json));
+            out
+        }
         Payload::Text(text) => string_candidates(text)
             .into_iter()
             .map(Payload::Text)

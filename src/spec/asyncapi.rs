@@ -305,12 +305,14 @@ fn read_message(
         t if t.contains("json") => ContentType::Json,
         t if t.starts_with("text/") => ContentType::Text,
         "application/octet-stream" => ContentType::Binary,
-        other => return Err(doc.error(
-            &place,
-            format!(
+        other => {
+            return Err(doc.error(
+                &place,
+                format!(
                 "content type `{other}` is not supported (JSON, text/*, application/octet-stream)"
             ),
-        )),
+            ))
+        }
     };
     let schema = match raw.get("payload") {
         Some(payload) => doc.inline(payload, &format!("{place}/payload"), 0)?,

@@ -1,0 +1,163 @@
+//! Every check fires on a server with exactly that flaw, once, with a shrunk case.
+
+mod support;
+
+use serde_json::Value;
+use support::{campaign, settings, start, Flaw};
+use wsfuzz::campaign::{Finding, Report};
+use wsfuzz::case::{Payload, Step};
+
+/// Runs a campaign on a server with `flaw` and returns its only finding, which must be `check`.
+async fn only_finding(flaw: Flaw, check: &str) -> Finding {
+    let addr = start(flaw).await;
+    let report: Report = campaign(addr, &settings(7, 200)).await;
+    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    assert_eq!(
+        checks,
+        [check],
+        "{flaw:?} gave {}",
+        wsfuzz::report::text(&report)
+    );
+    let finding = report.findings.into_iter().next().unwrap();
+    assert!(
+        !finding.flaky,
+        "{flaw:?}: the failure must come back on a re-run"
+    );
+    assert!(
+        finding.reproduce.contains("--seed 7 --case"),
+        "{}",
+        finding.reproduce
+    );
+    finding
+}
+
+fn only_step(finding: &Finding) -> &Payload {
+    assert_eq!(finding.case.steps.len(), 1, "not minimal: {}", finding.case);
+    let Step::Send(payload) = &finding.case.steps[0];
+    payload
+}
+
+fn json_of(payload: &Payload) -> Value {
+    match payload {
+        Payload::Json(value) => value.clone(),
+        other => panic!("expected a JSON message, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_on_invalid_json_is_an_abrupt_close() {
+    let finding = only_finding(Flaw::DropOnInvalidJson, "no_abrupt_close").await;
+    let payload = only_step(&finding);
+    assert!(payload.len() <= 2, "not minimal: {payload}");
+    assert!(
+        serde_json::from_str::<Value>(&payload.text().unwrap()).is_err(),
+        "{payload} should not be JSON"
+    );
+}
+
+#[tokio::test]
+async fn silence_on_an_unknown_action_is_a_missing_error() {
+    let finding = only_finding(Flaw::SilentOnUnknownAction, "bad_input_gets_error").await;
+    let value = json_of(only_step(&finding));
+    assert_eq!(value.as_object().unwrap().len(), 1, "not minimal: {value}");
+    let action = value["action"].as_str().unwrap();
+    assert!(!["update", "update_metadata", "expand"].contains(&action));
+    assert!(
+        finding.actual.starts_with("nothing within"),
+        "{}",
+        finding.actual
+    );
+}
+
+#[tokio::test]
+async fn a_1011_close_is_an_internal_error() {
+    let finding = only_finding(Flaw::Close1011OnWrongType, "no_internal_error").await;
+    let value = json_of(only_step(&finding));
+    assert!(
+        value.as_object().unwrap().len() <= 2,
+        "not minimal: {value}"
+    );
+    assert!(finding.actual.contains("1011"), "{}", finding.actual);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_abrupt_close() {
+    let finding = only_finding(Flaw::PanicOnMissingField, "no_abrupt_close").await;
+    let value = json_of(only_step(&finding));
+    assert_eq!(value.as_object().unwrap().len(), 1, "not minimal: {value}");
+    assert!(
+        ["update", "expand"].contains(&value["action"].as_str().unwrap()),
+        "{value}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_stops_accepting_is_unresponsive() {
+    let finding = only_finding(Flaw::StallAfterMetadata, "stays_responsive").await;
+    let value = json_of(only_step(&finding));
+    assert_eq!(value, serde_json::json!({"action": "update_metadata"}));
+}
+
+#[tokio::test]
+async fn replies_that_break_the_schema_are_found() {
+    let finding = only_finding(Flaw::BadStatusSchema, "valid_request_gets_reply").await;
+    let value = json_of(only_step(&finding));
+    assert!(
+        ["update", "update_metadata"].contains(&value["action"].as_str().unwrap()),
+        "{value}"
+    );
+    assert!(
+        finding.actual.contains("/success"),
+        "the finding says which field: {}",
+        finding.actual
+    );
+}
+
+#[tokio::test]
+async fn a_greeting_that_breaks_the_schema_is_found() {
+    let finding = only_finding(Flaw::BadGreeting, "greets_on_connect").await;
+    assert!(
+        finding.case.steps.is_empty(),
+        "not minimal: {}",
+        finding.case
+    );
+    assert!(finding.actual.contains("tags"), "{}", finding.actual);
+}
+
+#[tokio::test]
+async fn accepting_an_unknown_prompt_is_found() {
+    let finding = only_finding(Flaw::AcceptsUnknownPrompt, "refuses_unknown_endpoint").await;
+    assert!(
+        finding.case.steps.is_empty(),
+        "not minimal: {}",
+        finding.case
+    );
+    let id = &finding.case.endpoint.params["prompt_id"];
+    assert!(id.chars().count() <= 1, "the hostile id shrinks: {id:?}");
+}
+
+#[tokio::test]
+async fn a_stack_trace_in_an_error_is_a_leak() {
+    let finding = only_finding(Flaw::LeaksTraceback, "no_leaked_internals").await;
+    assert!(only_step(&finding).len() <= 2);
+    assert!(finding.actual.contains("Traceback"), "{}", finding.actual);
+}
+
+#[tokio::test]
+async fn a_target_that_dies_ends_the_campaign_with_a_report() {
+    let addr = start(Flaw::DieAfterMetadata).await;
+    let mut settings = settings(7, 200);
+    settings.recover = std::time::Duration::from_millis(500);
+    let report = campaign(addr, &settings).await;
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("stopped answering")),
+        "{:?}",
+        report.stopped
+    );
+    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    assert_eq!(checks, ["stays_responsive"]);
+    assert!(report.stats.cases < 200);
+}

@@ -1,0 +1,282 @@
+//! Test servers for the Prompt Manager protocol: a correct one and ones with exactly one flaw each.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::{
+    frame::coding::CloseCode, CloseFrame, WebSocketConfig,
+};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use wsfuzz::campaign::{self, Report, Settings};
+use wsfuzz::runner::Timing;
+use wsfuzz::shrink::Budget;
+use wsfuzz::spec::Spec;
+use wsfuzz::target::Target;
+
+/// The one thing a test server gets wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flaw {
+    None,
+    DropOnInvalidJson,
+    SilentOnUnknownAction,
+    Close1011OnWrongType,
+    PanicOnMissingField,
+    StallAfterMetadata,
+    /// Stops accepting connections for good after an `update_metadata`.
+    DieAfterMetadata,
+    BadStatusSchema,
+    BadGreeting,
+    AcceptsUnknownPrompt,
+    LeaksTraceback,
+}
+
+const KNOWN: [&str; 5] = ["greeting", "signature", "summary", "cycle_a", "cycle_b"];
+const LIMIT: usize = 1 << 20;
+const STAMP: &str = "2026-01-01T00:00:00Z";
+
+/// Starts a test server with `flaw` on a free port; it serves until the test's runtime ends.
+pub async fn start(flaw: Flaw) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().expect("local address");
+    // When set, the accept loop holds new connections until then (or forever, for `Instant` far ahead).
+    let stalled: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let until = *stalled.lock().unwrap();
+            if let Some(until) = until {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            tokio::spawn(serve(stream, flaw, stalled.clone()));
+        }
+    });
+    addr
+}
+
+async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>>>) {
+    let _ = stream.set_nodelay(true);
+    let mut path = String::new();
+    let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
+    let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                    response| {
+        path = request.uri().path().to_string();
+        Ok(response)
+    };
+    let Ok(mut ws) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
+    else {
+        return;
+    };
+    if path == "/api/ws/test" {
+        return echo(ws).await;
+    }
+    let id = path.strip_prefix("/ws/prompts/").unwrap_or("");
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .into_owned();
+    if !KNOWN.contains(&id.as_str()) && flaw != Flaw::AcceptsUnknownPrompt {
+        let mut reason = format!("Prompt '{id}' not found");
+        while reason.len() > 123 {
+            reason.pop();
+        }
+        return close(&mut ws, 4004, &reason).await;
+    }
+    let mut initial = json!({"action": "initial", "content": "Hello", "description": null, "tags": ["a"], "is_composite": false, "updated_at": null});
+    if flaw == Flaw::BadGreeting {
+        initial.as_object_mut().unwrap().remove("tags");
+    }
+    if ws.send(Message::text(initial.to_string())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(message)) = ws.next().await {
+        let text = match message {
+            Message::Text(text) => text.to_string(),
+            Message::Binary(_) => {
+                return close(&mut ws, 1003, "binary messages are not supported").await
+            }
+            Message::Close(_) => return,
+            _ => continue,
+        };
+        if text.len() > LIMIT {
+            return close(&mut ws, 1009, "message too large").await;
+        }
+        match answer(&text, flaw) {
+            Answer::Send(reply) => {
+                if ws.send(Message::text(reply.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            Answer::Close(code) => return close(&mut ws, code, "internal error").await,
+            Answer::Drop => return,
+            Answer::Nothing => {}
+        }
+        if matches!(flaw, Flaw::StallAfterMetadata | Flaw::DieAfterMetadata)
+            && text.contains("\"update_metadata\"")
+        {
+            let pause = if flaw == Flaw::StallAfterMetadata {
+                Duration::from_millis(600)
+            } else {
+                Duration::from_secs(3600)
+            };
+            *stalled.lock().unwrap() = Some(Instant::now() + pause);
+        }
+    }
+}
+
+enum Answer {
+    Send(Value),
+    Close(u16),
+    Drop,
+    Nothing,
+}
+
+fn error(code: &str, message: &str) -> Answer {
+    Answer::Send(json!({"action": "error", "error": code, "message": message}))
+}
+
+fn answer(text: &str, flaw: Flaw) -> Answer {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(_) if flaw == Flaw::DropOnInvalidJson => return Answer::Drop,
+        Err(_) if flaw == Flaw::LeaksTraceback => {
+            return error("invalid_json", "Traceback (most recent call last):\n  File \"app.py\", line 42, in receive\njson.decoder.JSONDecodeError: Expecting value")
+        }
+        Err(_) => return error("invalid_json", "the message is not JSON"),
+    };
+    let Some(object) = value.as_object() else {
+        return error("not_an_object", "the message must be a JSON object");
+    };
+    let Some(action) = object.get("action").and_then(Value::as_str) else {
+        return error("invalid_field", "the message needs a string `action`");
+    };
+    let wrong_type = || {
+        if flaw == Flaw::Close1011OnWrongType {
+            Answer::Close(1011)
+        } else {
+            error("invalid_field", "a field has the wrong type")
+        }
+    };
+    let status = if flaw == Flaw::BadStatusSchema {
+        json!("yes")
+    } else {
+        json!(true)
+    };
+    match action {
+        "update" | "expand" => {
+            let content = match object.get("content") {
+                None if flaw == Flaw::PanicOnMissingField => panic!("content is missing"),
+                None => return error("invalid_field", "`content` is required"),
+                Some(Value::String(content)) => content.clone(),
+                Some(_) => return wrong_type(),
+            };
+            if action == "update" {
+                Answer::Send(
+                    json!({"action": "update_status", "success": status, "timestamp": STAMP}),
+                )
+            } else {
+                Answer::Send(
+                    json!({"action": "expanded", "content": content, "expanded": content, "dependencies": [], "warnings": []}),
+                )
+            }
+        }
+        "update_metadata" => {
+            let description_ok = object
+                .get("description")
+                .is_none_or(|d| d.is_string() || d.is_null());
+            let tags_ok = object
+                .get("tags")
+                .is_none_or(|t| t.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+            if !description_ok || !tags_ok {
+                return wrong_type();
+            }
+            Answer::Send(json!({"action": "update_status", "success": status, "timestamp": STAMP}))
+        }
+        _ if flaw == Flaw::SilentOnUnknownAction => Answer::Nothing,
+        _ => error("unknown_action", "no such action"),
+    }
+}
+
+async fn echo(mut ws: WebSocketStream<TcpStream>) {
+    if ws
+        .send(Message::text("WebSocket test connection successful"))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut counter = 0;
+    while let Some(Ok(message)) = ws.next().await {
+        match message {
+            Message::Text(text) if text.len() > LIMIT => {
+                return close(&mut ws, 1009, "message too large").await
+            }
+            Message::Text(text) => {
+                counter += 1;
+                let reply = json!({"received": text.as_str(), "counter": counter, "timestamp": STAMP, "message": "WebSocket echo test"});
+                if ws.send(Message::text(reply.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            Message::Binary(_) => {
+                return close(&mut ws, 1003, "binary messages are not supported").await
+            }
+            Message::Close(_) => return,
+            _ => {}
+        }
+    }
+}
+
+/// Sends a close frame and waits (briefly) for the client's, as RFC 6455 asks.
+async fn close(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let _ = ws.send(Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+pub fn spec() -> Spec {
+    Spec::parse(wsfuzz::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml")
+        .expect("the bundled spec reads")
+}
+
+/// Settings for fast, deterministic test campaigns.
+pub fn settings(seed: u64, cases: u64) -> Settings {
+    Settings {
+        cases,
+        seed,
+        timing: Timing {
+            timeout: Duration::from_millis(300),
+            quiet: Duration::from_millis(100),
+        },
+        shrink: Budget {
+            attempts: 400,
+            time: Duration::from_secs(60),
+        },
+        recover: Duration::from_secs(5),
+        ..Settings::default()
+    }
+}
+
+/// Runs a campaign with the bundled spec against `addr`, bounded by the case count and the test's time-out.
+pub async fn campaign(addr: SocketAddr, settings: &Settings) -> Report {
+    let target = Target::resolve(&format!("ws://{addr}"), Some(&spec())).expect("a valid target");
+    let mut quiet = |_: campaign::Progress| {};
+    let run = campaign::run(&target, settings, &mut quiet);
+    tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the campaign ends in time")
+        .expect("the target is reachable")
+}
