@@ -95,6 +95,12 @@ pub struct Report {
 
 /// What a campaign tells its reporters while it runs.
 pub enum Progress<'a> {
+    /// The target answered; cases start now.
+    Started {
+        routes: &'a [Route],
+        seed: u64,
+        cases: u64,
+    },
     Shrinking {
         check: &'static str,
         channel: &'a str,
@@ -128,6 +134,12 @@ pub async fn run(
             target.url(&first.probe_endpoint())
         )));
     }
+    let cases = settings.only_case.map_or(settings.cases, |_| 1);
+    progress(Progress::Started {
+        routes,
+        seed: settings.seed,
+        cases,
+    });
     let generator = Generator::new(routes);
     let interrupted = interrupt_flag();
     let started = Instant::now();

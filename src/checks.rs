@@ -61,7 +61,7 @@ pub fn judge(observed: &Observed) -> Vec<Failure> {
 }
 
 /// The responses of a case, with the step each belongs to (`None`: what came on connect).
-fn responses<'t>(t: &'t Transcript) -> impl Iterator<Item = (Option<usize>, &'t Response)> {
+fn responses(t: &Transcript) -> impl Iterator<Item = (Option<usize>, &Response)> {
     t.greeting.iter().map(|r| (None, r)).chain(
         t.steps
             .iter()

@@ -70,18 +70,8 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
         Ok(pair) => pair,
         Err(Misuse(e)) => return fail(MISUSE, &e),
     };
-    let channels: Vec<&str> = target
-        .routes
-        .iter()
-        .map(|r| r.channel.id.as_str())
-        .collect();
-    eprintln!(
-        "wsfuzz: fuzzing {} ({}), {} cases, seed {}",
-        args.url,
-        channels.join(", "),
-        settings.cases,
-        settings.seed
-    );
+    let url = args.url.clone();
+    let mut show_progress = |progress: Progress| show(&url, progress);
     let report = match campaign::run(&target, &settings, &mut show_progress).await {
         Ok(report) => report,
         Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
@@ -89,8 +79,21 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     finish(&report, args.json.as_deref())
 }
 
-fn show_progress(progress: Progress) {
+/// Status lines on stderr while the campaign runs; the report itself goes to stdout.
+fn show(url: &str, progress: Progress) {
     match progress {
+        Progress::Started {
+            routes,
+            seed,
+            cases,
+        } => {
+            let channels: Vec<&str> = routes.iter().map(|r| r.channel.id.as_str()).collect();
+            eprintln!(
+                "wsfuzz: fuzzing {} ({}), {cases} cases, seed {seed}",
+                url,
+                channels.join(", ")
+            );
+        }
         Progress::Shrinking {
             check,
             channel,

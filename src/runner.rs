@@ -260,8 +260,8 @@ async fn play(
         };
         // After a silence a late answer would be taken for the next step's: stop here.
         let promised = !matches!(expectation, Expectation::Anything) && wait == timing.timeout;
-        open = !ends_connection(&response)
-            && !(promised && matches!(response, Response::Silent { .. }));
+        let unanswered = promised && matches!(response, Response::Silent { .. });
+        open = !(ends_connection(&response) || unanswered);
         transcript.steps.push(StepRecord {
             expectation,
             response,

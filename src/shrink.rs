@@ -64,9 +64,9 @@ pub fn candidates(case: &Case) -> Vec<Case> {
     let mut out = Vec::new();
     let steps = &case.steps;
     if steps.len() > 2 {
-        for keep in 0..steps.len() {
+        for step in steps {
             out.push(Case {
-                steps: vec![steps[keep].clone()],
+                steps: vec![step.clone()],
                 ..case.clone()
             });
         }

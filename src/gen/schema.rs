@@ -117,7 +117,7 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
                 0.clamp(low, high),
             ];
             prop_oneof![3 => low..=high, 1 => proptest::sample::select(edges)]
-                .prop_map(|n| Value::from(n))
+                .prop_map(Value::from)
                 .boxed()
         }
         "number" => {

@@ -65,6 +65,8 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
     let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
+    // tungstenite's `Callback` trait fixes the (large) error type.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                     response| {
         path = request.uri().path().to_string();

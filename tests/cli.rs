@@ -1,0 +1,393 @@
+//! The `wsfuzz` binary as users and CI scripts meet it: exit codes, one-line errors, JSON reports, reproduction.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::Flaw;
+use tokio::io::AsyncWriteExt;
+
+fn wsfuzz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wsfuzz runs")
+}
+
+fn spec_path() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/specs/prompt-manager.asyncapi.yaml"
+    )
+    .to_string()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsfuzz-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a blocking command while the test's runtime keeps serving on its worker threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
+    let server = wsfuzz::server::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    let json = temp("clean").join("report.json");
+    let json_arg = json.display().to_string();
+    let output = blocking(move || {
+        wsfuzz(&[
+            "fuzz",
+            &url,
+            "--spec",
+            &spec_path(),
+            "--cases",
+            "150",
+            "--seed",
+            "4",
+            "--json",
+            &json_arg,
+        ])
+    })
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("150 cases in") && stdout.contains("seed 4: no findings"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["findings"], Value::Array(vec![]));
+    assert_eq!(report["stats"]["cases"], 150);
+    assert!(report["stats"]["seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["stats"]["cases_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
+    let addr = support::start(Flaw::SilentOnUnknownAction).await;
+    let url = format!("ws://{addr}");
+    let json = temp("finding").join("report.json");
+    let json_arg = json.display().to_string();
+    let args = [
+        "fuzz",
+        &url,
+        "--spec",
+        &spec_path(),
+        "--cases",
+        "100",
+        "--seed",
+        "9",
+        "--timeout",
+        "0.3",
+        "--json",
+        &json_arg,
+    ]
+    .map(String::from);
+    let output =
+        blocking(move || wsfuzz(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("Finding 1 of 1: bad_input_gets_error"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Reproduce with: wsfuzz fuzz"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let finding = &report["findings"][0];
+    for field in ["check", "endpoint", "summary", "case", "reproduce"] {
+        assert!(!finding[field].is_null(), "{field} missing from {finding}");
+    }
+    assert_eq!(finding["check"], "bad_input_gets_error");
+
+    // The printed command, run as printed, finds the same thing from that one case.
+    let reproduce =
+        finding["reproduce"]
+            .as_str()
+            .unwrap()
+            .replacen("wsfuzz", env!("CARGO_BIN_EXE_wsfuzz"), 1);
+    let again = blocking(move || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(reproduce)
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again_out.contains("1 cases in")
+            && again_out.contains("Finding 1 of 1: bad_input_gets_error"),
+        "{again_out}"
+    );
+
+    // The by-hand command shows the silence too: no error envelope arrives.
+    let by_hand =
+        finding["by_hand"]
+            .as_str()
+            .unwrap()
+            .replacen("wsfuzz", env!("CARGO_BIN_EXE_wsfuzz"), 1);
+    let by_hand = format!("{by_hand} --timeout 0.3 --expect '\"action\":\"error\"'");
+    let manual =
+        blocking(move || Command::new("sh").arg("-c").arg(by_hand).output().unwrap()).await;
+    assert_eq!(
+        manual.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&manual.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_finds_the_same_minimal_case() {
+    let addr = support::start(Flaw::PanicOnMissingField).await;
+    let url = format!("ws://{addr}");
+    let run = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            let json = temp(name).join("r.json");
+            let json_arg = json.display().to_string();
+            let output = blocking(move || {
+                wsfuzz(&[
+                    "fuzz",
+                    &url,
+                    "--spec",
+                    &spec_path(),
+                    "--cases",
+                    "80",
+                    "--seed",
+                    "21",
+                    "--json",
+                    &json_arg,
+                ])
+            })
+            .await;
+            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+            let report: Value =
+                serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+            (
+                report["findings"][0]["case_index"].clone(),
+                report["findings"][0]["case"].clone(),
+            )
+        }
+    };
+    let first = run("seed-a").await;
+    assert_eq!(first, run("seed-b").await);
+}
+
+fn one_line_error(output: &Output, code: i32, contains: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("wsfuzz: error: ") || err.starts_with("error: "),
+        "{err}"
+    );
+    assert!(err.contains(contains), "{err} should say {contains}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn misuse_exits_2_with_one_line() {
+    one_line_error(
+        &wsfuzz(&["fuzz", "http://127.0.0.1:1/"]),
+        2,
+        "must be ws://",
+    );
+    one_line_error(
+        &wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--spec", "/no/such/spec.yaml"]),
+        2,
+        "/no/such/spec.yaml: cannot read",
+    );
+    one_line_error(
+        &wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--timeout", "0"]),
+        2,
+        "--timeout must be a positive number",
+    );
+    one_line_error(
+        &wsfuzz(&["fuzz", "ws://127.0.0.1:1/nope", "--spec", &spec_path()]),
+        2,
+        "matches no channel",
+    );
+    let broken = temp("broken").join("broken.yaml");
+    std::fs::File::create(&broken)
+        .unwrap()
+        .write_all(b"asyncapi: 3.0.0\nchannels:\n  a:\n    address: /x/{id}\n")
+        .unwrap();
+    one_line_error(
+        &wsfuzz(&[
+            "fuzz",
+            "ws://127.0.0.1:1",
+            "--spec",
+            &broken.display().to_string(),
+        ]),
+        2,
+        "at /channels/a/address: `{id}` has no entry",
+    );
+    let bad_flag = wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--cases", "many"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+    one_line_error(
+        &wsfuzz(&["connect", "--type", "nonsense", "--port", "1"]),
+        2,
+        "no such channel",
+    );
+}
+
+#[test]
+fn an_unreachable_target_exits_3() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    one_line_error(
+        &wsfuzz(&["fuzz", &format!("ws://127.0.0.1:{port}")]),
+        3,
+        "cannot reach",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_servers_get_a_clear_error_not_a_hang() {
+    // One answers the handshake with garbage, one accepts TCP and says nothing.
+    let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbage_addr = garbage.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = garbage.accept().await {
+            let _ = stream.write_all(b"\x00\xffnot http at all\r\n\r\n").await;
+        }
+    });
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = mute.accept().await {
+            held.push(stream);
+        }
+    });
+    let output =
+        blocking(move || wsfuzz(&["fuzz", &format!("ws://{garbage_addr}"), "--timeout", "0.5"]))
+            .await;
+    one_line_error(&output, 3, "cannot reach");
+    let output =
+        blocking(move || wsfuzz(&["fuzz", &format!("ws://{mute_addr}"), "--timeout", "0.5"])).await;
+    one_line_error(&output, 3, "no handshake answer within 500 ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_checks_the_prompt_managers_endpoints() {
+    let server = wsfuzz::server::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let port = server.local_addr().port().to_string();
+    let p = port.clone();
+    let greeting = blocking(move || {
+        wsfuzz(&[
+            "connect",
+            "--type",
+            "prompt",
+            "--id",
+            "greeting",
+            "--port",
+            &p,
+            "--expect",
+            "\"action\":\"initial\"",
+        ])
+    })
+    .await;
+    assert_eq!(
+        greeting.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&greeting.stdout)
+    );
+
+    let p = port.clone();
+    let unknown = blocking(move || {
+        wsfuzz(&[
+            "connect",
+            "--type",
+            "prompt",
+            "--id",
+            "nope",
+            "--port",
+            &p,
+            "--expect",
+            "initial",
+            "--timeout",
+            "0.5",
+        ])
+    })
+    .await;
+    let shown = String::from_utf8_lossy(&unknown.stdout);
+    assert_eq!(unknown.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("closed by the server: 4004 Prompt 'nope' not found"),
+        "{shown}"
+    );
+
+    let p = port.clone();
+    let echo = blocking(move || {
+        wsfuzz(&[
+            "connect",
+            "--type",
+            "generic",
+            "--path",
+            "/api/ws/test",
+            "--port",
+            &p,
+            "--send",
+            "hello",
+            "--expect",
+            "\"counter\":1",
+        ])
+    })
+    .await;
+    let shown = String::from_utf8_lossy(&echo.stdout);
+    assert_eq!(echo.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("< WebSocket test connection successful") && shown.contains("> hello"),
+        "{shown}"
+    );
+
+    // Lines piped in are sent one by one; the session ends after the replies.
+    let url = format!("ws://127.0.0.1:{port}/ws/prompts/summary");
+    let piped = blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
+            .args(["connect", &url, "--timeout", "0.5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"action\":\"expand\",\"content\":\"[[summary]]\"}\nnot json\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await;
+    let shown = String::from_utf8_lossy(&piped.stdout);
+    assert_eq!(piped.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("\"action\":\"expanded\"") && shown.contains("CIRCULAR DEPENDENCY"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"error\":\"invalid_json\""), "{shown}");
+}
