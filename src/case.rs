@@ -111,7 +111,11 @@ impl fmt::Display for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Payload::Json(value) => write!(f, "json {}", abbreviate(&value.to_string())),
-            Payload::Text(text) => write!(f, "text {}", abbreviate(&format!("{text:?}"))),
+            // Quote only the part shown: a megabyte of text need not be escaped to show 160 bytes.
+            Payload::Text(text) => match abbreviate(text).split_once('…') {
+                Some((shown, rest)) => write!(f, "text {shown:?}…{rest}"),
+                None => write!(f, "text {text:?}"),
+            },
             Payload::Binary(bytes) => {
                 let hex: String = bytes.iter().take(48).map(|b| format!("{b:02x}")).collect();
                 let more = if bytes.len() > 48 { "…" } else { "" };

@@ -225,7 +225,9 @@ async fn play(
     }
     for step in &case.steps {
         let Step::Send(payload) = step;
-        let expectation = channel.classify(payload);
+        // Serialized once: classified, logged and sent as the same text.
+        let wire = payload.text();
+        let expectation = channel.classify_wire(payload, wire.as_deref());
         if !open {
             transcript.steps.push(StepRecord {
                 expectation,
@@ -242,10 +244,16 @@ async fn play(
             }
             _ => timing.timeout,
         };
-        log.push(format!("→ {payload}"));
-        let message = match payload {
-            Payload::Binary(bytes) => Message::Binary(bytes.clone().into()),
-            other => Message::Text(other.text().unwrap_or_default().into_owned().into()),
+        let message = match (payload, wire) {
+            (Payload::Binary(bytes), _) => {
+                log.push(format!("→ {payload}"));
+                Message::Binary(bytes.clone().into())
+            }
+            (_, text) => {
+                let text = text.unwrap_or_default().into_owned();
+                log.push(format!("→ {}", crate::case::abbreviate(&text)));
+                Message::Text(text.into())
+            }
         };
         let sent = timeout(timing.timeout, socket.send(message)).await;
         if let Ok(Err(e)) = &sent {

@@ -174,6 +174,14 @@ impl Message {
         self.validator.is_valid(value)
     }
 
+    /// Whether a frame carrying `text`, which is the JSON `value`, is this message.
+    pub fn matches_value(&self, text: &str, value: &Value) -> bool {
+        match self.content_type {
+            ContentType::Json => self.validator.is_valid(value),
+            _ => self.matches_text(text, Some(value)),
+        }
+    }
+
     /// Whether a text frame carries this message; `parsed` is the frame's JSON, if it is JSON.
     pub fn matches_text(&self, text: &str, parsed: Option<&Value>) -> bool {
         match self.content_type {
@@ -238,11 +246,15 @@ impl Channel {
 
     /// Decides what `payload` should get, from the spec alone.
     pub fn classify(&self, payload: &Payload) -> Expectation {
+        self.classify_wire(payload, payload.text().as_deref())
+    }
+
+    /// `classify` for a payload whose text (`None` for binary) is already serialized.
+    pub fn classify_wire(&self, payload: &Payload, text: Option<&str>) -> Expectation {
         if !self.is_specified() {
             return Expectation::Anything;
         }
-        let text = payload.text();
-        let len = text.as_ref().map_or_else(|| payload.len(), |t| t.len());
+        let len = text.map_or_else(|| payload.len(), str::len);
         if let Some(max) = self.max_message_bytes {
             if len > max {
                 return Expectation::Reject {
@@ -258,11 +270,22 @@ impl Channel {
                 },
             };
         };
-        let parsed = match serde_json::from_str::<Value>(&text) {
+        // A JSON payload is its own parse, unless it nests deep enough to meet a parser's limits.
+        if let Payload::Json(value) = payload {
+            if depth(value) < SHALLOW {
+                if let Some(operation) = self.find_operation(|m| m.matches_value(text, value)) {
+                    return Expectation::Reply { operation };
+                }
+                return Expectation::Reject {
+                    why: rejection(Some(value)),
+                };
+            }
+        }
+        let parsed = match serde_json::from_str::<Value>(text) {
             Ok(value) => Some(value),
             Err(error) if implementation_defined(&error) => {
                 // Only a JSON message could be affected by how the parser is configured.
-                if let Some(operation) = self.find_operation(|m| m.matches_text(&text, None)) {
+                if let Some(operation) = self.find_operation(|m| m.matches_text(text, None)) {
                     return Expectation::Reply { operation };
                 }
                 return Expectation::Either {
@@ -271,15 +294,12 @@ impl Channel {
             }
             Err(_) => None,
         };
-        if let Some(operation) = self.find_operation(|m| m.matches_text(&text, parsed.as_ref())) {
+        if let Some(operation) = self.find_operation(|m| m.matches_text(text, parsed.as_ref())) {
             return Expectation::Reply { operation };
         }
-        let why = match &parsed {
-            None => "not JSON".to_string(),
-            Some(value) if !value.is_object() => "JSON that is not an object".to_string(),
-            Some(_) => "an object that matches no message a client may send".to_string(),
-        };
-        Expectation::Reject { why }
+        Expectation::Reject {
+            why: rejection(parsed.as_ref()),
+        }
     }
 
     fn find_operation(&self, accepts: impl Fn(&Message) -> bool) -> Option<usize> {
@@ -323,6 +343,26 @@ pub enum Admission {
     Accept,
     Refuse,
     Either,
+}
+
+/// Nesting below which every JSON parser in common use accepts a document (serde_json stops at 128).
+const SHALLOW: usize = 100;
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Why input that matched no message is bad.
+fn rejection(parsed: Option<&Value>) -> String {
+    match parsed {
+        None => "not JSON".to_string(),
+        Some(value) if !value.is_object() => "JSON that is not an object".to_string(),
+        Some(_) => "an object that matches no message a client may send".to_string(),
+    }
 }
 
 /// serde_json errors for input that RFC 8259 lets each parser accept or refuse.
