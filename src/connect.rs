@@ -8,6 +8,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+/// How long input waits for a server that speaks first.
+const GREETING_GRACE: Duration = Duration::from_millis(300);
+
 /// What `connect` does: where, what to send, what to wait for.
 pub struct Session {
     pub url: String,
@@ -80,14 +83,15 @@ pub async fn run(session: Session) -> Result<Outcome, String> {
         });
     }
     let mut input_open = true;
-    // After the last line is sent, replies get one time-out to arrive.
-    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
-    if one_shot {
-        deadline = tokio::time::Instant::now() + session.timeout;
-    }
+    // Input waits for the server's first frame (or a moment), so a greeting shows before what is sent.
+    let mut greeted = false;
+    let grace = tokio::time::Instant::now() + GREETING_GRACE.min(session.timeout);
+    // Once input ends (or at once, for a one-shot), replies get one time-out to arrive.
+    let mut deadline = tokio::time::Instant::now() + session.timeout;
     loop {
         tokio::select! {
-            line = lines.recv(), if input_open => match line {
+            _ = tokio::time::sleep_until(grace), if !greeted => greeted = true,
+            line = lines.recv(), if input_open && greeted => match line {
                 Some(line) => {
                     println!("{} > {line}", stamp());
                     if let Err(e) = sink.send(Message::text(line)).await {
@@ -100,7 +104,7 @@ pub async fn run(session: Session) -> Result<Outcome, String> {
                     deadline = tokio::time::Instant::now() + session.timeout;
                 }
             },
-            frame = stream.next() => match frame {
+            frame = stream.next() => match frame.inspect(|_| greeted = true) {
                 Some(Ok(Message::Text(text))) => {
                     println!("{} < {text}", stamp());
                     if session.expect.as_ref().is_some_and(|p| p.is_match(&text)) {

@@ -49,8 +49,13 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
         } else {
             ""
         };
+        let steps = if f.original_steps == 1 {
+            "step"
+        } else {
+            "steps"
+        };
         format!(
-            "shrunk from {} steps in {} runs{limit}",
+            "shrunk from {} {steps} in {} runs{limit}",
             f.original_steps, f.shrink.attempts
         )
     };

@@ -249,10 +249,14 @@ async fn play(
                 log.push(format!("→ {payload}"));
                 Message::Binary(bytes.clone().into())
             }
-            (_, text) => {
+            (Payload::Json(_), text) => {
                 let text = text.unwrap_or_default().into_owned();
-                log.push(format!("→ {}", crate::case::abbreviate(&text)));
+                log.push(format!("→ json {}", crate::case::abbreviate(&text)));
                 Message::Text(text.into())
+            }
+            (Payload::Text(text), _) => {
+                log.push(format!("→ {payload}"));
+                Message::Text(text.clone().into())
             }
         };
         let sent = timeout(timing.timeout, socket.send(message)).await;
