@@ -41,6 +41,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// `wsfuzz` with these arguments, run off the test's runtime.
+async fn wsfuzz_async(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    blocking(move || wsfuzz(&args.iter().map(String::as_str).collect::<Vec<_>>())).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
     let server = wsfuzz::server::start(([127, 0, 0, 1], 0).into())
@@ -49,20 +55,18 @@ async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
     let url = format!("ws://{}", server.local_addr());
     let json = temp("clean").join("report.json");
     let json_arg = json.display().to_string();
-    let output = blocking(move || {
-        wsfuzz(&[
-            "fuzz",
-            &url,
-            "--spec",
-            &spec_path(),
-            "--cases",
-            "150",
-            "--seed",
-            "4",
-            "--json",
-            &json_arg,
-        ])
-    })
+    let output = wsfuzz_async(&[
+        "fuzz",
+        &url,
+        "--spec",
+        &spec_path(),
+        "--cases",
+        "150",
+        "--seed",
+        "4",
+        "--json",
+        &json_arg,
+    ])
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -83,7 +87,7 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
     let url = format!("ws://{addr}");
     let json = temp("finding").join("report.json");
     let json_arg = json.display().to_string();
-    let args = [
+    let output = wsfuzz_async(&[
         "fuzz",
         &url,
         "--spec",
@@ -96,10 +100,8 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
         "0.3",
         "--json",
         &json_arg,
-    ]
-    .map(String::from);
-    let output =
-        blocking(move || wsfuzz(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    ])
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -162,20 +164,18 @@ async fn the_same_seed_finds_the_same_minimal_case() {
         async move {
             let json = temp(name).join("r.json");
             let json_arg = json.display().to_string();
-            let output = blocking(move || {
-                wsfuzz(&[
-                    "fuzz",
-                    &url,
-                    "--spec",
-                    &spec_path(),
-                    "--cases",
-                    "80",
-                    "--seed",
-                    "21",
-                    "--json",
-                    &json_arg,
-                ])
-            })
+            let output = wsfuzz_async(&[
+                "fuzz",
+                &url,
+                "--spec",
+                &spec_path(),
+                "--cases",
+                "80",
+                "--seed",
+                "21",
+                "--json",
+                &json_arg,
+            ])
             .await;
             assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
             let report: Value =
@@ -280,12 +280,9 @@ async fn hostile_servers_get_a_clear_error_not_a_hang() {
             held.push(stream);
         }
     });
-    let output =
-        blocking(move || wsfuzz(&["fuzz", &format!("ws://{garbage_addr}"), "--timeout", "0.5"]))
-            .await;
+    let output = wsfuzz_async(&["fuzz", &format!("ws://{garbage_addr}"), "--timeout", "0.5"]).await;
     one_line_error(&output, 3, "cannot reach");
-    let output =
-        blocking(move || wsfuzz(&["fuzz", &format!("ws://{mute_addr}"), "--timeout", "0.5"])).await;
+    let output = wsfuzz_async(&["fuzz", &format!("ws://{mute_addr}"), "--timeout", "0.5"]).await;
     one_line_error(&output, 3, "no handshake answer within 500 ms");
 }
 
@@ -295,20 +292,17 @@ async fn connect_checks_the_prompt_managers_endpoints() {
         .await
         .unwrap();
     let port = server.local_addr().port().to_string();
-    let p = port.clone();
-    let greeting = blocking(move || {
-        wsfuzz(&[
-            "connect",
-            "--type",
-            "prompt",
-            "--id",
-            "greeting",
-            "--port",
-            &p,
-            "--expect",
-            "\"action\":\"initial\"",
-        ])
-    })
+    let greeting = wsfuzz_async(&[
+        "connect",
+        "--type",
+        "prompt",
+        "--id",
+        "greeting",
+        "--port",
+        &port,
+        "--expect",
+        "\"action\":\"initial\"",
+    ])
     .await;
     assert_eq!(
         greeting.status.code(),
@@ -317,22 +311,19 @@ async fn connect_checks_the_prompt_managers_endpoints() {
         String::from_utf8_lossy(&greeting.stdout)
     );
 
-    let p = port.clone();
-    let unknown = blocking(move || {
-        wsfuzz(&[
-            "connect",
-            "--type",
-            "prompt",
-            "--id",
-            "nope",
-            "--port",
-            &p,
-            "--expect",
-            "initial",
-            "--timeout",
-            "0.5",
-        ])
-    })
+    let unknown = wsfuzz_async(&[
+        "connect",
+        "--type",
+        "prompt",
+        "--id",
+        "nope",
+        "--port",
+        &port,
+        "--expect",
+        "initial",
+        "--timeout",
+        "0.5",
+    ])
     .await;
     let shown = String::from_utf8_lossy(&unknown.stdout);
     assert_eq!(unknown.status.code(), Some(1), "{shown}");
@@ -341,22 +332,19 @@ async fn connect_checks_the_prompt_managers_endpoints() {
         "{shown}"
     );
 
-    let p = port.clone();
-    let echo = blocking(move || {
-        wsfuzz(&[
-            "connect",
-            "--type",
-            "generic",
-            "--path",
-            "/api/ws/test",
-            "--port",
-            &p,
-            "--send",
-            "hello",
-            "--expect",
-            "\"counter\":1",
-        ])
-    })
+    let echo = wsfuzz_async(&[
+        "connect",
+        "--type",
+        "generic",
+        "--path",
+        "/api/ws/test",
+        "--port",
+        &port,
+        "--send",
+        "hello",
+        "--expect",
+        "\"counter\":1",
+    ])
     .await;
     let shown = String::from_utf8_lossy(&echo.stdout);
     assert_eq!(echo.status.code(), Some(0), "{shown}");
