@@ -1,9 +1,8 @@
 //! A campaign: generate cases, run them, judge each transcript, shrink what fails, and keep the statistics.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -182,7 +181,16 @@ pub async fn run(
                 channel: &route.channel.id,
                 case_index: index,
             });
-            let finding = minimize(target, route, case.clone(), failure, index, settings).await;
+            let finding = minimize(
+                target,
+                route,
+                case.clone(),
+                failure,
+                index,
+                settings,
+                &interrupted,
+            )
+            .await;
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             findings.push(finding);
@@ -229,8 +237,10 @@ async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Tr
 
 /// Whether the server was up through the case: connected and answered the probe.
 fn served(transcript: &Transcript) -> bool {
-    !matches!(transcript.connect, Connect::Unreachable { .. })
-        && transcript.probe == Some(Probe::Answered)
+    !matches!(
+        transcript.connect,
+        Connect::Unreachable { .. } | Connect::Unanswered { .. }
+    ) && transcript.probe == Some(Probe::Answered)
 }
 
 /// Polls the probe endpoint until it answers or `settings.recover` passes.
@@ -256,14 +266,17 @@ async fn minimize(
     failure: Failure,
     index: u64,
     settings: &Settings,
+    interrupted: &AtomicBool,
 ) -> Finding {
     let check = failure.check;
     let original_steps = case.steps.len();
-    let last: RefCell<Option<(Failure, Vec<Event>)>> = RefCell::new(None);
+    let last: Mutex<Option<(Failure, Vec<Event>)>> = Mutex::new(None);
     let attempt = |candidate: Case| {
         let last = &last;
         async move {
-            if !wait_until_up(target, route, settings).await {
+            // After Ctrl-C every remaining candidate counts as passing, so shrinking winds down at once.
+            if interrupted.load(Ordering::Relaxed) || !wait_until_up(target, route, settings).await
+            {
                 return false;
             }
             let transcript = play(target, route, &candidate, settings.timing).await;
@@ -274,7 +287,8 @@ async fn minimize(
             });
             match failures.into_iter().find(|f| f.check == check) {
                 Some(f) => {
-                    *last.borrow_mut() = Some((f, transcript.events));
+                    *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some((f, transcript.events));
                     true
                 }
                 None => false,
@@ -292,7 +306,10 @@ async fn minimize(
             exhausted: false,
         }
     };
-    let (failure, transcript) = last.into_inner().unwrap_or((failure, Vec::new()));
+    let last = last
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (failure, transcript) = last.unwrap_or((failure, Vec::new()));
     let minimal = shrunk.case.clone();
     let url = target.url(&minimal.endpoint);
     let at = match failure.step {

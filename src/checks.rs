@@ -70,16 +70,25 @@ fn responses(t: &Transcript) -> impl Iterator<Item = (Option<usize>, &Response)>
     )
 }
 
-/// Whether a response is already some other check's business.
-fn judged_elsewhere(response: &Response) -> bool {
+/// Whether a response is already some other check's business, or nobody's: a message over
+/// wsfuzz's own read limit says nothing about the server.
+fn judged_apart(response: &Response) -> bool {
     matches!(
         response,
         Response::Dropped { .. }
+            | Response::TooLarge { .. }
             | Response::Closed {
                 code: Some(1011),
                 ..
             }
     )
+}
+
+/// Whether the answer to step `index` is the server refusing an endpoint whose admission the
+/// spec leaves open: nothing came on connect and the first answer is a refusal close.
+fn endpoint_refused(t: &Transcript, index: usize, response: &Response) -> bool {
+    let refusal = matches!(response, Response::Closed { code: Some(c), .. } if *c == 1008 || (4000..5000).contains(c));
+    t.admission == Admission::Either && t.greeting.is_none() && index == 0 && refusal
 }
 
 fn failure(
@@ -97,6 +106,18 @@ fn failure(
 }
 
 fn stays_responsive(o: &Observed) -> Option<Failure> {
+    if let Connect::Unanswered { waited_ms } = o.transcript.connect {
+        let actual = format!(
+            "the handshake for {} got no answer within {waited_ms} ms",
+            crate::case::abbreviate(&o.transcript.url)
+        );
+        return failure(
+            "stays_responsive",
+            None,
+            "every handshake is answered in time",
+            actual,
+        );
+    }
     match &o.transcript.probe {
         Some(Probe::Failed { error }) => failure(
             "stays_responsive",
@@ -183,7 +204,7 @@ fn no_leaked_internals(o: &Observed) -> Option<Failure> {
     let leak = |text: &str| {
         leak_patterns()
             .iter()
-            .filter_map(|p| p.find(text))
+            .flat_map(|p| p.find_iter(text))
             .find(|m| !sent.iter().any(|s| s.contains(m.as_str())))
             .map(|m| m.as_str().to_string())
     };
@@ -271,7 +292,7 @@ fn greets_on_connect(o: &Observed) -> Option<Failure> {
     }
     let response = t.greeting.as_ref()?;
     let actual = match response {
-        _ if judged_elsewhere(response) => return None,
+        _ if judged_apart(response) => return None,
         Response::Text { text } => match conforms(text, greeting) {
             Ok(()) => return None,
             Err(why) => format!("{response}, which {why}"),
@@ -306,7 +327,7 @@ fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
     }
     let response = t.greeting.as_ref()?;
     let actual = match response {
-        _ if judged_elsewhere(response) => return None,
+        _ if judged_apart(response) => return None,
         Response::Closed {
             code: Some(code),
             reason,
@@ -334,14 +355,26 @@ fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
 
 fn valid_request_gets_reply(o: &Observed) -> Option<Failure> {
     o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
-        let Expectation::Reply { operation } = step.expectation else {
-            return None;
+        let response = &step.response;
+        let operation = match step.expectation {
+            Expectation::Reply { operation } => operation,
+            // Input the server may serve or refuse: once it answers with something other than
+            // the error envelope, it served it, and the reply must conform.
+            Expectation::Either {
+                operation: Some(operation),
+                ..
+            } => match response {
+                Response::Text { text } if conforms(text, &o.channel.errors).is_err() => operation,
+                _ => return None,
+            },
+            _ => return None,
         };
         let replies = &o.channel.operations[operation].replies;
-        let response = &step.response;
         let actual = match response {
             Response::Skipped => return None,
-            _ if judged_elsewhere(response) => return None,
+            _ if judged_apart(response) || endpoint_refused(o.transcript, i, response) => {
+                return None
+            }
             Response::Silent { .. } if replies.is_empty() => return None,
             Response::Text { .. } if replies.is_empty() => return None,
             Response::Text { text } => match conforms(text, replies) {
@@ -362,15 +395,21 @@ fn valid_request_gets_reply(o: &Observed) -> Option<Failure> {
 fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
     let channel = o.channel;
     o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
+        let response = &step.response;
         let either = match &step.expectation {
             Expectation::Reject { .. } => false,
+            // A served request's reply is `valid_request_gets_reply`'s to judge.
+            Expectation::Either {
+                operation: Some(_), ..
+            } if matches!(response, Response::Text { .. }) => return None,
             Expectation::Either { .. } => true,
             _ => return None,
         };
-        let response = &step.response;
         let actual = match response {
             Response::Skipped => return None,
-            _ if judged_elsewhere(response) => return None,
+            _ if judged_apart(response) || endpoint_refused(o.transcript, i, response) => {
+                return None
+            }
             Response::Closed {
                 code: Some(code), ..
             } if FITTING_CLOSE_CODES.contains(code) => return None,
@@ -405,7 +444,7 @@ fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
             expected.push_str(", or a conforming reply");
         }
         let why = match &step.expectation {
-            Expectation::Reject { why } | Expectation::Either { why } => why.as_str(),
+            Expectation::Reject { why } | Expectation::Either { why, .. } => why.as_str(),
             _ => "",
         };
         failure(
@@ -588,6 +627,30 @@ mod tests {
         assert_eq!(
             judge_one("greeting", greeting(), garbage(), text(traceback)),
             ["no_leaked_internals"]
+        );
+    }
+
+    #[test]
+    fn input_the_server_may_serve_or_refuse_is_judged_by_what_it_did() {
+        let nested = (0..70).fold(json!(1), |inner, _| json!([inner]));
+        let deep =
+            || Payload::Json(json!({"action": "update", "content": "x", "extra": nested.clone()}));
+        let wrong_status =
+            r#"{"action":"update_status","success":"yes","timestamp":"2026-01-01T00:00:00Z"}"#;
+        assert!(judge_one("greeting", text(INITIAL), deep(), text(STATUS)).is_empty());
+        assert!(judge_one("greeting", text(INITIAL), deep(), text(ERROR)).is_empty());
+        assert_eq!(
+            judge_one("greeting", text(INITIAL), deep(), text(wrong_status)),
+            ["valid_request_gets_reply"]
+        );
+        assert_eq!(
+            judge_one(
+                "greeting",
+                text(INITIAL),
+                deep(),
+                Response::Silent { waited_ms: 5 }
+            ),
+            ["bad_input_gets_error"]
         );
     }
 

@@ -94,8 +94,10 @@ pub async fn run(session: Session) -> Result<Outcome, String> {
             line = lines.recv(), if input_open && greeted => match line {
                 Some(line) => {
                     println!("{} > {line}", stamp());
-                    if let Err(e) = sink.send(Message::text(line)).await {
-                        println!("{} send failed: {e}", stamp());
+                    match timeout(session.timeout, sink.send(Message::text(line))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => println!("{} send failed: {e}", stamp()),
+                        Err(_) => println!("{} send not taken within {} ms", stamp(), session.timeout.as_millis()),
                     }
                     deadline = tokio::time::Instant::now() + session.timeout;
                 }
@@ -108,7 +110,7 @@ pub async fn run(session: Session) -> Result<Outcome, String> {
                 Some(Ok(Message::Text(text))) => {
                     println!("{} < {text}", stamp());
                     if session.expect.as_ref().is_some_and(|p| p.is_match(&text)) {
-                        let _ = sink.send(Message::Close(None)).await;
+                        let _ = timeout(session.timeout, sink.send(Message::Close(None))).await;
                         return Ok(Outcome::Expected);
                     }
                 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::case::{Case, Payload, Step};
-use crate::spec::{Admission, Channel, Expectation};
+use crate::spec::{self, parse_json, Admission, Channel, Expectation};
 use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
 
@@ -55,7 +55,15 @@ impl Log {
 async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
     let (_, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let tcp = match timeout(timing.timeout, TcpStream::connect(authority)).await {
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    let authority = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let tcp = match timeout(timing.timeout, TcpStream::connect(authority.as_str())).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
             return Err(Connect::Unreachable {
@@ -93,33 +101,49 @@ async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
         Ok(Err(e)) => Err(Connect::Broken {
             error: e.to_string(),
         }),
-        Err(_) => Err(Connect::Unreachable {
-            error: format!(
-                "no handshake answer within {} ms",
-                timing.timeout.as_millis()
-            ),
+        Err(_) => Err(Connect::Unanswered {
+            waited_ms: timing.timeout.as_millis() as u64,
         }),
     }
 }
 
-/// Waits for the next message or the end of the connection; pings and pongs are passed over.
-async fn next_response(socket: &mut Socket, wait: Duration, log: &mut Log) -> Response {
-    let deadline = tokio::time::Instant::now() + wait;
+/// Pings logged one by one per wait; past that a flood is only counted.
+const LOGGED_PINGS: usize = 3;
+
+/// Waits for the next message or the end of the connection. Pings, pongs and the messages
+/// `passed_over` accepts (broadcasts from other clients) do not count as the answer.
+async fn next_response(
+    socket: &mut Socket,
+    wait: Duration,
+    log: &mut Log,
+    passed_over: &dyn Fn(&str) -> bool,
+) -> Response {
+    // One deadline for the whole wait, polled first: a server that floods pings cannot hold it off.
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    let mut pings = 0usize;
     loop {
-        let next = match tokio::time::timeout_at(deadline, socket.next()).await {
-            Err(_) => {
-                return Response::Silent {
-                    waited_ms: wait.as_millis() as u64,
-                }
-            }
-            Ok(next) => next,
+        let next = tokio::select! {
+            biased;
+            _ = &mut deadline => None,
+            next = socket.next() => Some(next),
         };
         let response = match next {
-            Some(Ok(Message::Text(text))) => Response::Text {
+            None => Response::Silent {
+                waited_ms: wait.as_millis() as u64,
+            },
+            Some(Some(Ok(Message::Text(text)))) if passed_over(&text) => {
+                log.push(format!(
+                    "← {} (for other clients; passed over)",
+                    crate::case::abbreviate(&text)
+                ));
+                continue;
+            }
+            Some(Some(Ok(Message::Text(text)))) => Response::Text {
                 text: text.to_string(),
             },
-            Some(Ok(Message::Binary(bytes))) => Response::Binary { bytes: bytes.len() },
-            Some(Ok(Message::Close(frame))) => match frame {
+            Some(Some(Ok(Message::Binary(bytes)))) => Response::Binary { bytes: bytes.len() },
+            Some(Some(Ok(Message::Close(frame)))) => match frame {
                 Some(frame) => Response::Closed {
                     code: Some(frame.code.into()),
                     reason: frame.reason.to_string(),
@@ -129,26 +153,69 @@ async fn next_response(socket: &mut Socket, wait: Duration, log: &mut Log) -> Re
                     reason: String::new(),
                 },
             },
-            Some(Ok(Message::Ping(_))) => {
-                log.push("← ping");
+            Some(Some(Ok(Message::Ping(_)))) => {
+                pings += 1;
+                if pings <= LOGGED_PINGS {
+                    log.push("← ping");
+                }
                 continue;
             }
-            Some(Ok(Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
+            Some(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => continue,
+            Some(Some(Err(WsError::Capacity(e)))) => Response::TooLarge {
+                error: e.to_string(),
+            },
+            Some(Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None) => {
                 Response::Dropped {
                     error: "the server closed the TCP connection".into(),
                 }
             }
-            Some(Err(WsError::Io(e))) => Response::Dropped {
-                error: e.to_string(),
-            },
-            Some(Err(e)) => Response::Dropped {
+            Some(Some(Err(e))) => Response::Dropped {
                 error: e.to_string(),
             },
         };
+        if pings > LOGGED_PINGS {
+            log.push(format!("← {pings} pings in all"));
+        }
         log.push(format!("← {response}"));
         return response;
     }
+}
+
+/// Messages to pass over while waiting for an answer: ones the spec pushes to other clients
+/// (broadcasts), unless they could also be the answer.
+fn broadcasts_of<'c>(
+    channel: &'c Channel,
+    answers: Vec<&'c spec::Message>,
+) -> impl Fn(&str) -> bool + 'c {
+    move |text| {
+        let parsed = parse_json(text);
+        let pushed = channel
+            .broadcasts
+            .iter()
+            .flat_map(|b| &b.messages)
+            .any(|m| m.matches_text(text, parsed.as_ref()));
+        pushed
+            && !answers
+                .iter()
+                .any(|m| m.matches_text(text, parsed.as_ref()))
+    }
+}
+
+/// The messages that may answer a step with this expectation.
+fn answers<'c>(channel: &'c Channel, expectation: &Expectation) -> Vec<&'c spec::Message> {
+    let replies: Vec<&spec::Message> = match expectation {
+        Expectation::Reply { operation } => channel.operations[*operation].replies.iter().collect(),
+        _ => channel
+            .operations
+            .iter()
+            .flat_map(|op| &op.replies)
+            .collect(),
+    };
+    replies
+        .into_iter()
+        .chain(&channel.errors)
+        .chain(&channel.greeting)
+        .collect()
 }
 
 /// Plays `case` on `channel` of `target`, then probes the server with a fresh connection.
@@ -219,8 +286,10 @@ async fn play(
     };
     let mut open = true;
     if speaks_first {
-        let first = next_response(socket, timing.timeout, log).await;
-        open = !ends_connection(&first);
+        let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
+        let first = next_response(socket, timing.timeout, log, &pushed).await;
+        // A late greeting would be taken for the first step's answer: stop after a silence too.
+        open = !(ends_connection(&first) || matches!(first, Response::Silent { .. }));
         transcript.greeting = Some(first);
     }
     for step in &case.steps {
@@ -268,7 +337,10 @@ async fn play(
             Err(_) => Response::Silent {
                 waited_ms: timing.timeout.as_millis() as u64,
             },
-            Ok(_) => next_response(socket, wait, log).await,
+            Ok(_) => {
+                let pushed = broadcasts_of(channel, answers(channel, &expectation));
+                next_response(socket, wait, log, &pushed).await
+            }
         };
         // After a silence a late answer would be taken for the next step's: stop here.
         let promised = !matches!(expectation, Expectation::Anything) && wait == timing.timeout;
@@ -286,7 +358,7 @@ async fn play(
             reason: "".into(),
         };
         if let Ok(Ok(())) = timeout(timing.timeout, socket.close(Some(close))).await {
-            let reply = next_response(socket, timing.timeout, log).await;
+            let reply = next_response(socket, timing.timeout, log, &|_| false).await;
             if matches!(reply, Response::Text { .. } | Response::Binary { .. }) {
                 // Late messages before the close reply are fine; give the close reply a moment more.
                 let _ = timeout(timing.timeout, async {
@@ -302,7 +374,10 @@ async fn play(
 }
 
 fn ends_connection(response: &Response) -> bool {
-    matches!(response, Response::Closed { .. } | Response::Dropped { .. })
+    matches!(
+        response,
+        Response::Closed { .. } | Response::Dropped { .. } | Response::TooLarge { .. }
+    )
 }
 
 /// Whether the server still serves: a fresh connection completes its handshake and, where
@@ -324,6 +399,11 @@ pub async fn probe(
         Err(Connect::Broken { error } | Connect::Unreachable { error }) => {
             return Probe::Failed { error }
         }
+        Err(Connect::Unanswered { waited_ms }) => {
+            return Probe::Failed {
+                error: format!("no handshake answer within {waited_ms} ms"),
+            }
+        }
         Err(Connect::Accepted) => unreachable!("open returns Accepted only as Ok"),
     };
     let mut log = Log {
@@ -333,7 +413,8 @@ pub async fn probe(
     let outcome = if channel.greeting.is_empty() {
         Probe::Answered
     } else {
-        match next_response(&mut socket, timing.timeout, &mut log).await {
+        let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
+        match next_response(&mut socket, timing.timeout, &mut log, &pushed).await {
             Response::Text { .. } | Response::Binary { .. } => Probe::Answered,
             other => Probe::Failed {
                 error: format!("no greeting: {other}"),

@@ -42,7 +42,8 @@ where
         exhausted: false,
     };
     'simpler: loop {
-        for candidate in candidates(&shrunk.case) {
+        let current = shrunk.case.clone();
+        for candidate in candidates(&current) {
             if shrunk.attempts >= budget.attempts || start.elapsed() >= budget.time {
                 shrunk.exhausted = true;
                 break 'simpler;
@@ -59,50 +60,51 @@ where
     shrunk
 }
 
-/// Simpler variants of a case, the biggest cuts first; each is strictly smaller, so shrinking ends.
-pub fn candidates(case: &Case) -> Vec<Case> {
-    let mut out = Vec::new();
+/// Simpler variants of a case, the biggest cuts first; each is strictly smaller, so shrinking
+/// ends. They are made one at a time as the shrinker asks, so wide cases cost no memory up front.
+pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
     let steps = &case.steps;
-    if steps.len() > 2 {
-        for step in steps {
-            out.push(Case {
-                steps: vec![step.clone()],
-                ..case.clone()
-            });
-        }
-    }
-    for drop in (0..steps.len()).rev() {
+    let with_steps = move |steps: Vec<Step>| Case {
+        endpoint: case.endpoint.clone(),
+        steps,
+    };
+    let keep_one = (0..steps.len())
+        .filter(move |_| steps.len() > 2)
+        .map(move |keep| with_steps(vec![steps[keep].clone()]));
+    let drop_one = (0..steps.len()).rev().map(move |drop| {
         let mut fewer = steps.clone();
         fewer.remove(drop);
-        out.push(Case {
-            steps: fewer,
-            ..case.clone()
+        with_steps(fewer)
+    });
+    let simpler_steps = steps
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, Step::Send(payload))| {
+            payload_candidates(payload).map(move |simpler| {
+                let mut changed = steps.clone();
+                changed[i] = Step::Send(simpler);
+                with_steps(changed)
+            })
         });
-    }
-    for (i, Step::Send(payload)) in steps.iter().enumerate() {
-        for simpler in payload_candidates(payload) {
-            let mut changed = steps.clone();
-            changed[i] = Step::Send(simpler);
-            out.push(Case {
-                steps: changed,
-                ..case.clone()
-            });
-        }
-    }
-    for (name, value) in &case.endpoint.params {
-        for simpler in string_candidates(value) {
+    let simpler_params = case.endpoint.params.iter().flat_map(move |(name, value)| {
+        string_candidates(value).map(move |simpler| {
             let mut endpoint = case.endpoint.clone();
             endpoint.params.insert(name.clone(), simpler);
-            out.push(Case {
+            Case {
                 endpoint,
-                ..case.clone()
-            });
-        }
-    }
-    out
+                steps: steps.clone(),
+            }
+        })
+    });
+    keep_one
+        .chain(drop_one)
+        .chain(simpler_steps)
+        .chain(simpler_params)
 }
 
-fn payload_candidates(payload: &Payload) -> Vec<Payload> {
+type Candidates<'a, T> = Box<dyn Iterator<Item = T> + Send + 'a>;
+
+fn payload_candidates(payload: &Payload) -> Candidates<'_, Payload> {
     match payload {
         Payload::Json(value) => {
             // Text is simpler than any JSON: the empty message, then just the opening bracket.
@@ -112,141 +114,144 @@ fn payload_candidates(payload: &Payload) -> Vec<Payload> {
                 .next()
                 .map(String::from)
                 .unwrap_or_default();
-            let mut out = vec![Payload::Text(String::new()), Payload::Text(opening)];
-            out.extend(value_candidates(value).into_iter().map(Payload::Json));
-            out
+            let as_text = [Payload::Text(String::new()), Payload::Text(opening)].into_iter();
+            Box::new(as_text.chain(value_candidates(value).map(Payload::Json)))
         }
-        Payload::Text(text) => string_candidates(text)
-            .into_iter()
-            .map(Payload::Text)
-            .collect(),
-        Payload::Binary(bytes) => sequence_candidates(bytes)
-            .into_iter()
-            .map(Payload::Binary)
-            .collect(),
+        Payload::Text(text) => Box::new(string_candidates(text).map(Payload::Text)),
+        Payload::Binary(bytes) => Box::new(
+            cuts(bytes.len())
+                .into_iter()
+                .map(|cut| apply(bytes, cut))
+                .map(Payload::Binary),
+        ),
     }
 }
 
 /// Only the first few variants of each nested value, so wide values do not drown the budget.
 const PER_CHILD: usize = 12;
 
-fn value_candidates(value: &Value) -> Vec<Value> {
+fn value_candidates(value: &Value) -> Candidates<'_, Value> {
     match value {
-        Value::Null => Vec::new(),
-        Value::Bool(b) => {
-            if *b {
-                vec![Value::Bool(false)]
-            } else {
-                Vec::new()
-            }
-        }
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                let mut out = Vec::new();
-                if i != 0 {
-                    out.push(Value::from(0));
-                }
-                if i.unsigned_abs() > 1 {
-                    out.push(Value::from(i / 2));
-                }
-                out
-            } else if let Some(u) = n.as_u64() {
-                vec![Value::from(0), Value::from(u / 2)]
-            } else {
-                let f = n.as_f64().unwrap_or(0.0);
-                let mut out = vec![Value::from(0)];
-                if f.trunc() != f {
-                    out.push(
-                        serde_json::Number::from_f64(f.trunc())
-                            .map(Value::Number)
-                            .unwrap_or(Value::Null),
-                    );
-                }
-                out
-            }
-        }
-        Value::String(s) => string_candidates(s)
-            .into_iter()
-            .map(Value::String)
-            .collect(),
+        Value::Null => Box::new(std::iter::empty()),
+        Value::Bool(b) => Box::new((*b).then_some(Value::Bool(false)).into_iter()),
+        Value::Number(n) => Box::new(number_candidates(n).into_iter()),
+        Value::String(s) => Box::new(string_candidates(s).map(Value::String)),
         Value::Array(items) => {
-            let mut out: Vec<Value> = sequence_candidates(items)
+            let shorter = cuts(items.len())
                 .into_iter()
-                .map(Value::Array)
-                .collect();
-            for (i, item) in items.iter().enumerate() {
-                for simpler in value_candidates(item).into_iter().take(PER_CHILD) {
+                .map(|cut| Value::Array(apply(items, cut)));
+            let simpler = items.iter().enumerate().flat_map(move |(i, item)| {
+                value_candidates(item).take(PER_CHILD).map(move |simpler| {
                     let mut changed = items.clone();
                     changed[i] = simpler;
-                    out.push(Value::Array(changed));
-                }
-            }
-            out
+                    Value::Array(changed)
+                })
+            });
+            Box::new(shorter.chain(simpler))
         }
         Value::Object(map) => {
-            let mut out = Vec::new();
-            for key in map.keys() {
+            let fewer = map.keys().map(move |key| {
                 let mut fewer = map.clone();
                 fewer.remove(key);
-                out.push(Value::Object(fewer));
-            }
-            for (key, child) in map {
-                for simpler in value_candidates(child).into_iter().take(PER_CHILD) {
+                Value::Object(fewer)
+            });
+            let simpler = map.iter().flat_map(move |(key, child)| {
+                value_candidates(child).take(PER_CHILD).map(move |simpler| {
                     let mut changed: Map<String, Value> = map.clone();
                     changed.insert(key.clone(), simpler);
-                    out.push(Value::Object(changed));
-                }
-            }
-            out
+                    Value::Object(changed)
+                })
+            });
+            Box::new(fewer.chain(simpler))
         }
     }
 }
 
-fn string_candidates(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    sequence_candidates(&chars)
-        .into_iter()
-        .map(|c| c.into_iter().collect())
-        .collect()
+fn number_candidates(n: &serde_json::Number) -> Vec<Value> {
+    if let Some(i) = n.as_i64() {
+        let mut out = Vec::new();
+        if i != 0 {
+            out.push(Value::from(0));
+        }
+        if i.unsigned_abs() > 1 {
+            out.push(Value::from(i / 2));
+        }
+        out
+    } else if let Some(u) = n.as_u64() {
+        vec![Value::from(0), Value::from(u / 2)]
+    } else {
+        let f = n.as_f64().unwrap_or(0.0);
+        let mut out = vec![Value::from(0)];
+        if f.trunc() != f {
+            out.push(
+                serde_json::Number::from_f64(f.trunc())
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+            );
+        }
+        out
+    }
 }
 
-/// Shorter versions of a sequence: empty, halves, chunks removed at finer and finer grain,
-/// and prefixes a little shorter each time (a binary search for a length threshold).
-fn sequence_candidates<T: Clone + PartialEq>(items: &[T]) -> Vec<Vec<T>> {
-    let n = items.len();
+/// Shorter strings, cut on character boundaries.
+fn string_candidates(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut snapped: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in cuts(text.len()) {
+        let start = (0..=start)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        let end = (end..=text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        if start < end && !snapped.contains(&(start, end)) {
+            snapped.push((start, end));
+        }
+    }
+    snapped
+        .into_iter()
+        .map(move |(start, end)| format!("{}{}", &text[..start], &text[end..]))
+}
+
+/// Ranges to cut from a sequence of `n` items, biggest first: everything, halves, chunks at
+/// finer and finer grain, single items of short sequences, and tails a little shorter each
+/// time (a binary search for a length threshold).
+fn cuts(n: usize) -> Vec<(usize, usize)> {
     if n == 0 {
         return Vec::new();
     }
-    let mut out: Vec<Vec<T>> = vec![Vec::new()];
+    let mut out = vec![(0, n)];
     let mut parts = 2;
     while parts <= 16 && parts <= n {
         let chunk = n.div_ceil(parts);
-        for start in (0..n).step_by(chunk) {
-            let mut fewer = items[..start].to_vec();
-            fewer.extend_from_slice(&items[(start + chunk).min(n)..]);
-            out.push(fewer);
-        }
+        out.extend(
+            (0..n)
+                .step_by(chunk)
+                .map(|start| (start, (start + chunk).min(n))),
+        );
         parts *= 2;
     }
     if n <= 16 {
-        for drop in 0..n {
-            let mut fewer = items.to_vec();
-            fewer.remove(drop);
-            out.push(fewer);
-        }
+        out.extend((0..n).map(|i| (i, i + 1)));
     }
-    let mut cut = n / 4;
-    while cut > 0 {
-        out.push(items[..n - cut].to_vec());
-        cut /= 2;
+    let mut tail = n / 4;
+    while tail > 0 {
+        out.push((n - tail, n));
+        tail /= 2;
     }
-    let mut unique: Vec<Vec<T>> = Vec::with_capacity(out.len());
-    for candidate in out {
-        if !unique.contains(&candidate) {
-            unique.push(candidate);
+    let mut unique = Vec::with_capacity(out.len());
+    for cut in out {
+        if !unique.contains(&cut) {
+            unique.push(cut);
         }
     }
     unique
+}
+
+fn apply<T: Clone>(items: &[T], (start, end): (usize, usize)) -> Vec<T> {
+    let mut kept = items[..start].to_vec();
+    kept.extend_from_slice(&items[end..]);
+    kept
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use crate::spec::{Channel, Spec};
 pub struct Target {
     /// `ws://host:port`, without a path.
     pub base: String,
+    /// `?...` from the URL given, or empty.
+    pub query: String,
     pub routes: Vec<Route>,
 }
 
@@ -26,6 +28,11 @@ impl Target {
     /// channel it matches; without a spec, the URL's own path is the one endpoint.
     pub fn resolve(url: &str, spec: Option<&Spec>) -> Result<Target, String> {
         let (base, path) = split_url(url)?;
+        // A query (a token, say) is kept for every endpoint the campaign connects to.
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path.to_string(), format!("?{query}")),
+            None => (path, String::new()),
+        };
         let routes = match spec {
             None => vec![Route {
                 channel: Arc::new(Channel::generic(if path.is_empty() { "/" } else { &path })),
@@ -56,12 +63,16 @@ impl Target {
                 })?]
             }
         };
-        Ok(Target { base, routes })
+        Ok(Target {
+            base,
+            query,
+            routes,
+        })
     }
 
     /// The full URL of an endpoint.
     pub fn url(&self, endpoint: &Endpoint) -> String {
-        format!("{}{}", self.base, endpoint.path())
+        format!("{}{}{}", self.base, endpoint.path(), self.query)
     }
 }
 
@@ -191,6 +202,12 @@ mod tests {
         assert!(Target::resolve("ws://h:1/nope", Some(&spec))
             .unwrap_err()
             .contains("matches no channel"));
+        let with_token =
+            Target::resolve("ws://h:1/ws/prompts/summary?token=t", Some(&spec)).unwrap();
+        assert_eq!(
+            with_token.url(&with_token.routes[0].probe_endpoint()),
+            "ws://h:1/ws/prompts/summary?token=t"
+        );
         let generic = Target::resolve("ws://h:1/anything", None).unwrap();
         assert_eq!(
             generic.url(&generic.routes[0].probe_endpoint()),

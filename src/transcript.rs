@@ -34,7 +34,11 @@ pub enum Connect {
     Broken {
         error: String,
     },
-    /// No TCP connection, or no answer in time: the case could not run.
+    /// TCP connected, but the handshake got no answer in time.
+    Unanswered {
+        waited_ms: u64,
+    },
+    /// No TCP connection: the case could not run.
     Unreachable {
         error: String,
     },
@@ -64,6 +68,10 @@ pub enum Response {
     /// The connection ended without a close frame: EOF, reset, or a frame the client had to
     /// fail the connection for (RFC 6455 §7.1.7; the client's 1006).
     Dropped {
+        error: String,
+    },
+    /// A message over wsfuzz's own read limit: not judged, since the limit is wsfuzz's.
+    TooLarge {
         error: String,
     },
     /// Nothing within the time-out.
@@ -116,6 +124,9 @@ impl fmt::Display for Response {
                 "connection dropped without a close frame (1006): {error}"
             ),
             Response::Silent { waited_ms } => write!(f, "nothing within {waited_ms} ms"),
+            Response::TooLarge { error } => {
+                write!(f, "a message too large for wsfuzz to read: {error}")
+            }
             Response::Skipped => write!(f, "not sent"),
         }
     }

@@ -144,6 +144,55 @@ async fn a_stack_trace_in_an_error_is_a_leak() {
 }
 
 #[tokio::test]
+async fn a_handshake_that_hangs_on_a_hostile_id_is_unresponsive() {
+    let finding = only_finding(Flaw::HangsOnDotDot, "stays_responsive").await;
+    assert!(
+        finding.case.steps.is_empty(),
+        "not minimal: {}",
+        finding.case
+    );
+    assert_eq!(finding.case.endpoint.params["prompt_id"], "..");
+    assert!(
+        finding.actual.contains("got no answer"),
+        "{}",
+        finding.actual
+    );
+}
+
+#[tokio::test]
+async fn a_ping_flood_neither_hangs_wsfuzz_nor_fills_its_memory() {
+    let addr = start(Flaw::PingFlood).await;
+    let started = std::time::Instant::now();
+    let report = campaign(addr, &settings(7, 10)).await;
+    // Every message goes unanswered under the flood: that is the one finding, found in bounded time.
+    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    assert!(
+        checks.contains(&"valid_request_gets_reply") || checks.contains(&"bad_input_gets_error"),
+        "{checks:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+    for finding in &report.findings {
+        assert!(
+            finding.transcript.len() < 50,
+            "the log counts pings instead of listing them: {} events",
+            finding.transcript.len()
+        );
+        assert!(
+            finding
+                .transcript
+                .iter()
+                .any(|e| e.what.contains("pings in all")),
+            "{:?}",
+            finding.transcript
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_target_that_dies_ends_the_campaign_with_a_report() {
     let addr = start(Flaw::DieAfterMetadata).await;
     let mut settings = settings(7, 200);

@@ -20,6 +20,39 @@ async fn a_campaign_against_the_reference_server_finds_nothing() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_from_other_clients_are_not_taken_for_replies() {
+    use futures_util::{SinkExt, StreamExt};
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let addr = server.local_addr();
+    // A second editor keeps saving the same prompt while the campaign runs on it.
+    let url = format!("ws://{addr}/ws/prompts/greeting");
+    let (mut editor, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let editing = tokio::spawn(async move {
+        for n in 0..5_000 {
+            let update = format!(r#"{{"action":"update","content":"edit {n}"}}"#);
+            if editor.send(update.into()).await.is_err() || editor.next().await.is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+    let spec = support::spec();
+    let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
+    let report = wsfuzz::campaign::run(&target, &settings(4, 300), &mut |_| {})
+        .await
+        .unwrap();
+    editing.abort();
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        wsfuzz::report::text(&report)
+    );
+    assert_eq!(report.stats.cases, 300);
+}
+
 #[tokio::test]
 async fn a_campaign_against_the_correct_test_server_finds_nothing() {
     let addr = start(Flaw::None).await;

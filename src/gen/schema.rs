@@ -3,6 +3,9 @@
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 
+/// Largest `minLength` or `minItems` honoured: a spec cannot make wsfuzz allocate without bound.
+const MAX_GENERATED: u64 = 65_536;
+
 /// Deepest schema nesting followed; deeper parts are generated as `null`.
 const MAX_DEPTH: usize = 12;
 
@@ -100,12 +103,13 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
         "null" => Just(Value::Null).boxed(),
         "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
         "integer" => {
+            // `as` saturates on out-of-range floats, and the ±1 saturates too: absurd bounds cannot overflow.
             let low = number("minimum")
                 .map(|m| m.ceil() as i64)
-                .or(number("exclusiveMinimum").map(|m| m.floor() as i64 + 1));
+                .or(number("exclusiveMinimum").map(|m| (m.floor() as i64).saturating_add(1)));
             let high = number("maximum")
                 .map(|m| m.floor() as i64)
-                .or(number("exclusiveMaximum").map(|m| m.ceil() as i64 - 1));
+                .or(number("exclusiveMaximum").map(|m| (m.ceil() as i64).saturating_sub(1)));
             let (low, high) = (low.unwrap_or(-1_000_000), high.unwrap_or(1_000_000));
             if low > high {
                 return Just(Value::Null).boxed();
@@ -144,7 +148,11 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
                 .get("items")
                 .map(|i| valid_at(i, depth + 1))
                 .unwrap_or_else(|| any_json(1));
-            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let min = s
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(MAX_GENERATED) as usize;
             let max = s
                 .get("maxItems")
                 .and_then(Value::as_u64)
@@ -217,16 +225,24 @@ fn object(s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Value> {
 fn string(s: &Map<String, Value>) -> BoxedStrategy<Value> {
     if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
         // JSON Schema patterns are unanchored; generate a full match, which also matches.
-        if let Ok(strategy) =
-            proptest::string::string_regex(pattern.trim_start_matches('^').trim_end_matches('$'))
-        {
+        // Their classes are ASCII, where the generator's regex classes are Unicode.
+        let pattern = pattern
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .replace(r"\d", "[0-9]")
+            .replace(r"\w", "[A-Za-z0-9_]")
+            .replace(r"\s", "[ \t\n\r]");
+        if let Ok(strategy) = proptest::string::string_regex(&pattern) {
             return strategy.prop_map(Value::String).boxed();
         }
     }
     if s.get("format").and_then(Value::as_str) == Some("date-time") {
         return timestamp().prop_map(Value::String).boxed();
     }
-    let min = s.get("minLength").and_then(Value::as_u64);
+    let min = s
+        .get("minLength")
+        .and_then(Value::as_u64)
+        .map(|m| m.min(MAX_GENERATED));
     let max = s.get("maxLength").and_then(Value::as_u64);
     if min.is_some() || max.is_some() {
         let min = min.unwrap_or(0) as usize;

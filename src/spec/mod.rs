@@ -2,6 +2,7 @@
 
 mod asyncapi;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -124,8 +125,12 @@ pub enum Expectation {
     /// Bad input: the error envelope or a close frame with a fitting code.
     Reject { why: String },
     /// Input whose fate the standards leave to the implementation (JSON nesting depth, number
-    /// range, lone surrogates): a conforming reply and a well-formed error are both fine.
-    Either { why: String },
+    /// range, lone surrogates, size past the promised limit): a well-formed error is fine, and
+    /// so is serving it, with a reply that conforms to the operation it would be, if known.
+    Either {
+        why: String,
+        operation: Option<usize>,
+    },
     /// No spec: nothing beyond the checks every server must pass.
     Anything,
 }
@@ -172,14 +177,6 @@ impl Message {
     /// Whether a JSON value (or, for text messages, a JSON string) is this message.
     pub fn accepts(&self, value: &Value) -> bool {
         self.validator.is_valid(value)
-    }
-
-    /// Whether a frame carrying `text`, which is the JSON `value`, is this message.
-    pub fn matches_value(&self, text: &str, value: &Value) -> bool {
-        match self.content_type {
-            ContentType::Json => self.validator.is_valid(value),
-            _ => self.matches_text(text, Some(value)),
-        }
     }
 
     /// Whether a text frame carries this message; `parsed` is the frame's JSON, if it is JSON.
@@ -254,14 +251,27 @@ impl Channel {
         if !self.is_specified() {
             return Expectation::Anything;
         }
+        let expectation = self.classify_content(payload, text);
         let len = text.map_or_else(|| payload.len(), str::len);
-        if let Some(max) = self.max_message_bytes {
-            if len > max {
-                return Expectation::Reject {
-                    why: format!("{len} bytes, over the limit of {max}"),
+        match self.max_message_bytes {
+            // The limit is what the server must accept; past it, refusing and serving are both fine.
+            Some(max) if len > max && !matches!(expectation, Expectation::Reject { .. }) => {
+                let operation = match expectation {
+                    Expectation::Reply { operation } => Some(operation),
+                    Expectation::Either { operation, .. } => operation,
+                    _ => None,
                 };
+                Expectation::Either {
+                    why: format!("{len} bytes, over the {max} the server must accept"),
+                    operation,
+                }
             }
+            _ => expectation,
         }
+    }
+
+    /// What a payload's content should get, whatever its size.
+    fn classify_content(&self, payload: &Payload, text: Option<&str>) -> Expectation {
         let Some(text) = text else {
             return match self.find_operation(|m| m.content_type == ContentType::Binary) {
                 Some(operation) => Expectation::Reply { operation },
@@ -270,35 +280,42 @@ impl Channel {
                 },
             };
         };
-        // A JSON payload is its own parse, unless it nests deep enough to meet a parser's limits.
-        if let Payload::Json(value) = payload {
-            if depth(value) < SHALLOW {
-                if let Some(operation) = self.find_operation(|m| m.matches_value(text, value)) {
-                    return Expectation::Reply { operation };
+        // A JSON payload is its own parse; text is parsed as a server would.
+        let parsed: Option<Cow<Value>> = match payload {
+            Payload::Json(value) => Some(Cow::Borrowed(value)),
+            _ => match serde_json::from_str::<Value>(text) {
+                Ok(value) => Some(Cow::Owned(value)),
+                Err(error) if implementation_defined(&error) => {
+                    if let Some(operation) = self.find_operation(|m| m.matches_text(text, None)) {
+                        return Expectation::Reply { operation };
+                    }
+                    return Expectation::Either {
+                        why: format!("JSON that parsers may accept or refuse: {error}"),
+                        operation: None,
+                    };
                 }
-                return Expectation::Reject {
-                    why: rejection(Some(value)),
-                };
-            }
-        }
-        let parsed = match serde_json::from_str::<Value>(text) {
-            Ok(value) => Some(value),
-            Err(error) if implementation_defined(&error) => {
-                // Only a JSON message could be affected by how the parser is configured.
-                if let Some(operation) = self.find_operation(|m| m.matches_text(text, None)) {
-                    return Expectation::Reply { operation };
-                }
-                return Expectation::Either {
-                    why: format!("JSON that parsers may accept or refuse: {error}"),
-                };
-            }
-            Err(_) => None,
+                Err(_) => None,
+            },
         };
-        if let Some(operation) = self.find_operation(|m| m.matches_text(text, parsed.as_ref())) {
+        let parsed = parsed.as_deref();
+        let nesting = parsed.map_or(0, depth);
+        if nesting >= SHALLOW {
+            // Only a JSON message could be affected by how deep the server's parser goes.
+            if let Some(operation) = self.find_operation(|m| {
+                m.content_type != ContentType::Json && m.matches_text(text, parsed)
+            }) {
+                return Expectation::Reply { operation };
+            }
+            return Expectation::Either {
+                why: format!("JSON nested {nesting} deep, past some parsers' limits"),
+                operation: self.find_operation(|m| m.matches_text(text, parsed)),
+            };
+        }
+        if let Some(operation) = self.find_operation(|m| m.matches_text(text, parsed)) {
             return Expectation::Reply { operation };
         }
         Expectation::Reject {
-            why: rejection(parsed.as_ref()),
+            why: rejection(parsed),
         }
     }
 
@@ -345,8 +362,9 @@ pub enum Admission {
     Either,
 }
 
-/// Nesting below which every JSON parser in common use accepts a document (serde_json stops at 128).
-const SHALLOW: usize = 100;
+/// Nesting below which JSON parsers in common use accept a document (.NET stops at 64,
+/// Ruby at 100, serde_json at 128); deeper input may be accepted or refused.
+const SHALLOW: usize = 64;
 
 fn depth(value: &Value) -> usize {
     match value {
@@ -443,7 +461,18 @@ mod tests {
         let huge = json!({"action": "update", "content": "a".repeat(1 << 20)});
         assert!(matches!(
             prompt.classify(&json(huge)),
+            Expectation::Either { .. }
+        ));
+        let huge_and_wrong = json!({"action": "update", "content": 1, "pad": "a".repeat(1 << 20)});
+        assert!(matches!(
+            prompt.classify(&json(huge_and_wrong)),
             Expectation::Reject { .. }
+        ));
+        let nested = (0..70).fold(json!(1), |inner, _| json!([inner]));
+        let deep = json!({"action": "update", "content": "x", "extra": nested});
+        assert!(matches!(
+            prompt.classify(&json(deep)),
+            Expectation::Either { .. }
         ));
         let echo = spec.channel("echo").unwrap();
         assert_eq!(

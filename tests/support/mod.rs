@@ -35,6 +35,10 @@ pub enum Flaw {
     BadGreeting,
     AcceptsUnknownPrompt,
     LeaksTraceback,
+    /// Never answers the handshake of a path with `..` in it (a lookup that hangs).
+    HangsOnDotDot,
+    /// Floods pings after the greeting and answers nothing.
+    PingFlood,
 }
 
 const KNOWN: [&str; 5] = ["greeting", "signature", "summary", "cycle_a", "cycle_b"];
@@ -63,6 +67,16 @@ pub async fn start(flaw: Flaw) -> SocketAddr {
 
 async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>>>) {
     let _ = stream.set_nodelay(true);
+    if flaw == Flaw::HangsOnDotDot {
+        let mut head = [0u8; 512];
+        let seen = tokio::time::timeout(Duration::from_secs(1), stream.peek(&mut head)).await;
+        let line = String::from_utf8_lossy(&head[..seen.ok().and_then(Result::ok).unwrap_or(0)])
+            .into_owned();
+        if line.lines().next().is_some_and(|l| l.contains("..")) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+    }
     let mut path = String::new();
     let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
     // tungstenite's `Callback` trait fixes the (large) error type.
@@ -96,6 +110,16 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
         initial.as_object_mut().unwrap().remove("tags");
     }
     if ws.send(Message::text(initial.to_string())).await.is_err() {
+        return;
+    }
+    if flaw == Flaw::PingFlood {
+        // Bounded, like every loop here that sends traffic: 60 s or a million pings.
+        let until = Instant::now() + Duration::from_secs(60);
+        for _ in 0..1_000_000 {
+            if Instant::now() > until || ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                return;
+            }
+        }
         return;
     }
     while let Some(Ok(message)) = ws.next().await {
