@@ -39,6 +39,11 @@ impl Generator {
         }
     }
 
+    /// The proptest strategy behind the cases, for property tests of one's own.
+    pub fn strategy(&self) -> BoxedStrategy<Case> {
+        self.strategy.clone()
+    }
+
     /// Case `index` of the campaign with `seed`.
     pub fn case(&self, seed: u64, index: u64) -> Case {
         // A filter can reject a whole draw in rare corners; the next sub-seed is just as deterministic.
