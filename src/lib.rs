@@ -37,6 +37,7 @@ pub mod shrink;
 pub mod spec;
 pub mod target;
 pub mod transcript;
+pub mod wire;
 
 /// The Prompt Manager spec, built in so `wsfuzz demo` and `wsfuzz connect --type` work anywhere.
 pub const PROMPT_MANAGER_SPEC: &str = include_str!("../specs/prompt-manager.asyncapi.yaml");

@@ -465,7 +465,7 @@ mod tests {
     use serde_json::json;
 
     fn spec() -> Spec {
-        Spec::parse(include_str!("../specs/prompt-manager.asyncapi.yaml"), "pm").unwrap()
+        Spec::parse(crate::PROMPT_MANAGER_SPEC, "pm").unwrap()
     }
 
     const INITIAL: &str = r#"{"action":"initial","content":"c","description":null,"tags":[],"is_composite":false,"updated_at":null}"#;

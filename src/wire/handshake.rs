@@ -1,0 +1,217 @@
+//! Opening handshakes as data: the request line and headers a client sends, valid or not, and what RFC 6455 makes of them.
+
+use serde::{Deserialize, Serialize};
+
+/// An HTTP upgrade request, written as is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handshake {
+    pub method: String,
+    pub version: String,
+    /// Every header but `Host`, in order (`Host` is added first unless listed here).
+    pub headers: Vec<(String, String)>,
+    /// Write the request this many bytes at a time, pausing between writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<usize>,
+    /// Drop the connection after this many bytes of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_after: Option<usize>,
+}
+
+/// The key of RFC 6455's example handshake: any valid key will do, and a fixed one keeps cases repeatable.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+impl Handshake {
+    /// The request every server must accept.
+    pub fn standard() -> Handshake {
+        let headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", KEY),
+            ("Sec-WebSocket-Version", "13"),
+        ];
+        Handshake {
+            method: "GET".into(),
+            version: "HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            chunk: None,
+            drop_after: None,
+        }
+    }
+
+    /// The request's bytes for `host` and `path`.
+    pub fn encode(&self, host: &str, path: &str) -> Vec<u8> {
+        let mut out = format!("{} {path} {}\r\n", self.method, self.version);
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            out.push_str(&format!("Host: {host}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.into_bytes()
+    }
+
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Why a server must refuse this request (RFC 6455 §4.2.1), or `None` when it may accept it.
+    pub fn must_refuse(&self) -> Option<String> {
+        if self.method != "GET" {
+            return Some(format!("the method is {:?}, not GET", self.method));
+        }
+        if self.version != "HTTP/1.1" {
+            return Some(format!(
+                "the HTTP version is {:?}, not HTTP/1.1",
+                self.version
+            ));
+        }
+        let has_token = |name: &str, token: &str| {
+            self.values(name)
+                .iter()
+                .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        };
+        if !has_token("Upgrade", "websocket") {
+            return Some("no `Upgrade: websocket`".into());
+        }
+        if !has_token("Connection", "upgrade") {
+            return Some("no `Connection: Upgrade`".into());
+        }
+        match self.values("Sec-WebSocket-Key").as_slice() {
+            [key] if valid_key(key) => {}
+            [] => return Some("no Sec-WebSocket-Key".into()),
+            [_] => return Some("a Sec-WebSocket-Key that is not 16 bytes in base64".into()),
+            _ => return Some("more than one Sec-WebSocket-Key".into()),
+        }
+        match self.values("Sec-WebSocket-Version").as_slice() {
+            ["13"] => None,
+            [] => Some("no Sec-WebSocket-Version".into()),
+            [other] => Some(format!("Sec-WebSocket-Version {other:?}, not 13")),
+            _ => Some("more than one Sec-WebSocket-Version".into()),
+        }
+    }
+
+    /// The key the server must answer, when the request has exactly one.
+    pub fn key(&self) -> Option<&str> {
+        match self.values("Sec-WebSocket-Key").as_slice() {
+            [key] => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// 16 bytes in base64: 22 significant characters, the last of them carrying 2 bits, then `==`.
+fn valid_key(key: &str) -> bool {
+    let b = key.trim().as_bytes();
+    let base64 = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
+    b.len() == 24 && b[..22].iter().all(base64) && b"AQgw".contains(&b[21]) && &b[22..] == b"=="
+}
+
+/// A server's answer to the upgrade request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Bytes that came after the headers (the first frames, for a 101).
+    #[serde(skip)]
+    pub rest: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a response head; `Ok(None)` while more bytes are needed.
+pub fn parse_answer(bytes: &[u8]) -> Result<Option<Answer>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(bytes) {
+        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Complete(end)) => Ok(Some(Answer {
+            status: response.code.unwrap_or(0),
+            headers: response
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+            rest: bytes[end..].to_vec(),
+        })),
+        Err(e) => Err(format!("not an HTTP response: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_request_is_acceptable_and_well_formed() {
+        let standard = Handshake::standard();
+        assert_eq!(standard.must_refuse(), None);
+        let text = String::from_utf8(standard.encode("h:1", "/x")).unwrap();
+        assert!(
+            text.starts_with("GET /x HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
+    }
+
+    #[test]
+    fn broken_requests_must_be_refused() {
+        let with = |f: &dyn Fn(&mut Handshake)| {
+            let mut h = Handshake::standard();
+            f(&mut h);
+            h.must_refuse()
+        };
+        assert!(with(&|h| h.method = "POST".into()).is_some());
+        assert!(with(&|h| h.version = "HTTP/1.0".into()).is_some());
+        assert!(with(&|h| h.headers.retain(|(n, _)| n != "Sec-WebSocket-Key")).is_some());
+        assert!(with(&|h| h.headers.push(("Sec-WebSocket-Key".into(), KEY.into()))).is_some());
+        assert!(with(&|h| h.headers[2].1 = "short".into()).is_some());
+        assert!(with(&|h| h.headers[3].1 = "8".into()).is_some());
+        assert!(with(&|h| h.headers.retain(|(n, _)| n != "Upgrade")).is_some());
+        // Odd but allowed: extra headers, a foreign origin, protocols nobody offered.
+        assert!(with(&|h| h
+            .headers
+            .push(("Origin".into(), "https://evil.example".into())))
+        .is_none());
+        assert!(with(&|h| h.headers.push((
+            "Sec-WebSocket-Protocol".into(),
+            "__proto__, constructor".into()
+        )))
+        .is_none());
+        assert!(with(&|h| h.headers[1].1 = "keep-alive, Upgrade".into()).is_none());
+    }
+
+    #[test]
+    fn answers_are_parsed_with_what_follows() {
+        let bytes = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00";
+        let answer = parse_answer(bytes).unwrap().unwrap();
+        assert_eq!(answer.status, 101);
+        assert_eq!(answer.header("upgrade"), Some("websocket"));
+        assert_eq!(answer.rest, vec![0x81, 0x00]);
+        assert_eq!(parse_answer(b"HTTP/1.1 400 Bad"), Ok(None));
+        assert!(parse_answer(b"\x00garbage\r\n\r\n").is_err());
+    }
+}

@@ -1,0 +1,512 @@
+//! RFC 6455 as an oracle: what a client's frames oblige a server to do, and what is wrong with a server's frames.
+
+use super::frame::{Frame, Length, CLOSE, CONTINUATION, PING, PONG, TEXT};
+
+/// What a server owes a client for the frames it sent, in order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Obligation {
+    /// Nothing wrong: the connection stays open and a ping gets its pong.
+    KeepOpen,
+    /// Frame `at` (from 1) breaks the protocol: the server must fail the connection with a
+    /// close frame carrying one of `codes`, then close TCP.
+    Fail {
+        at: usize,
+        what: String,
+        codes: Vec<u16>,
+    },
+    /// Frame `at` is one a server may take or fail the connection for, with one of `codes`.
+    Either {
+        at: usize,
+        what: String,
+        codes: Vec<u16>,
+    },
+    /// Frame `at` is a valid close: the server answers with a close frame and closes TCP.
+    Close { at: usize },
+}
+
+/// Declared lengths from here on are past any server's limit (2^31 bytes).
+pub const ABSURD: u64 = 1 << 31;
+
+/// Judges a client's frames from the server's side, frame by frame, as RFC 6455 reads them.
+/// `max_message` is the size the server promises to accept, past which it may refuse with 1009.
+pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
+    let mut fragmented: Option<(u8, Vec<u8>)> = None;
+    let mut lenient: Option<Obligation> = None;
+    let fail = |at: usize, what: &str, codes: &[u16]| Obligation::Fail {
+        at: at + 1,
+        what: what.into(),
+        codes: codes.to_vec(),
+    };
+    for (i, frame) in frames.iter().enumerate() {
+        let len = frame.payload.len() as u64;
+        if !frame.masked {
+            return fail(i, "an unmasked frame from a client (§5.1)", &[1002]);
+        }
+        if frame.rsv != 0 {
+            return fail(
+                i,
+                "RSV bits set with no extension negotiated (§5.2)",
+                &[1002],
+            );
+        }
+        if !matches!(frame.opcode, 0..=2 | 8..=10) {
+            return fail(i, "a reserved opcode (§5.2)", &[1002]);
+        }
+        if matches!(frame.length, Length::Declared(n) if n >= ABSURD) {
+            return fail(i, "a frame declaring an absurd length", &[1009, 1002]);
+        }
+        let non_minimal = matches!(frame.length, Length::Bits16 if len < 126)
+            || matches!(frame.length, Length::Bits64 if len <= 0xFFFF);
+        if non_minimal && lenient.is_none() {
+            lenient = Some(Obligation::Either {
+                at: i + 1,
+                what: "a length in more bytes than needed (§5.2)".into(),
+                codes: vec![1002],
+            });
+        }
+        if frame.is_control() {
+            if len > 125 {
+                return fail(i, "a control frame over 125 bytes (§5.5)", &[1002]);
+            }
+            if !frame.fin {
+                return fail(i, "a fragmented control frame (§5.5)", &[1002]);
+            }
+            if frame.opcode == CLOSE {
+                match close_problem(&frame.payload) {
+                    Some((what, code)) => return fail(i, what, &[code]),
+                    None => return lenient.unwrap_or(Obligation::Close { at: i + 1 }),
+                }
+            }
+            continue;
+        }
+        let message = match (frame.opcode, fragmented.take()) {
+            (CONTINUATION, None) => {
+                return fail(
+                    i,
+                    "a continuation frame with nothing to continue (§5.4)",
+                    &[1002],
+                )
+            }
+            (CONTINUATION, Some((opcode, mut so_far))) => {
+                so_far.extend_from_slice(&frame.payload);
+                (opcode, so_far)
+            }
+            (_, Some(_)) => {
+                return fail(
+                    i,
+                    "a new data frame inside a fragmented message (§5.4)",
+                    &[1002],
+                )
+            }
+            (opcode, None) => (opcode, frame.payload.clone()),
+        };
+        if max_message.is_some_and(|max| message.1.len() > max) {
+            lenient.get_or_insert(Obligation::Either {
+                at: i + 1,
+                what: "a message over the size the server promises".into(),
+                codes: vec![1009],
+            });
+        }
+        if message.0 == TEXT && invalid_utf8(&message.1, frame.fin) {
+            return fail(i, "text that is not UTF-8 (§8.1)", &[1007]);
+        }
+        if !frame.fin {
+            fragmented = Some(message);
+        }
+    }
+    lenient.unwrap_or(Obligation::KeepOpen)
+}
+
+/// Whether `bytes` cannot be (the start of) UTF-8 text: a complete message must be valid,
+/// an incomplete one may only end in the middle of a character.
+fn invalid_utf8(bytes: &[u8], complete: bool) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => false,
+        Err(e) => complete || e.error_len().is_some(),
+    }
+}
+
+/// What is wrong with a close frame's payload, and the code that says so.
+pub fn close_problem(payload: &[u8]) -> Option<(&'static str, u16)> {
+    match payload {
+        [] => None,
+        [_] => Some(("a close frame with a 1-byte payload (§5.5.1)", 1002)),
+        [hi, lo, reason @ ..] => {
+            if !close_code_allowed(u16::from_be_bytes([*hi, *lo])) {
+                Some(("a close code that may not be sent (§7.4)", 1002))
+            } else if std::str::from_utf8(reason).is_err() {
+                Some(("a close reason that is not UTF-8 (§5.5.1)", 1007))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Close codes an endpoint may put on the wire (§7.4.1, §7.4.2, and the IANA registry).
+pub fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// A frame as read from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+/// Reads a server's frames from its bytes, noting every way they break RFC 6455.
+pub struct Reader {
+    buffer: Vec<u8>,
+    fragmented: Option<(u8, Vec<u8>)>,
+    /// RSV1 is allowed once the server accepted an extension.
+    extension: bool,
+    limit: usize,
+    pub violations: Vec<String>,
+}
+
+/// Why reading stopped for good.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    TooLarge(u64),
+}
+
+impl Reader {
+    pub fn new(extension: bool, limit: usize) -> Reader {
+        Reader {
+            buffer: Vec::new(),
+            fragmented: None,
+            extension,
+            limit,
+            violations: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, if the bytes so far hold one.
+    pub fn next_frame(&mut self) -> Result<Option<Received>, Unreadable> {
+        let b = &self.buffer;
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        let (fin, rsv, opcode, masked) = (
+            b[0] & 0x80 != 0,
+            (b[0] >> 4) & 0x7,
+            b[0] & 0xF,
+            b[1] & 0x80 != 0,
+        );
+        let (len, mut at, minimal) = match b[1] & 0x7F {
+            126 if b.len() >= 4 => {
+                let n = u64::from(u16::from_be_bytes([b[2], b[3]]));
+                (n, 4, n >= 126)
+            }
+            127 if b.len() >= 10 => {
+                let n = u64::from_be_bytes(b[2..10].try_into().expect("eight bytes"));
+                (n, 10, n > 0xFFFF)
+            }
+            126 | 127 => return Ok(None),
+            n => (u64::from(n), 2, true),
+        };
+        if len > self.limit as u64 {
+            return Err(Unreadable::TooLarge(len));
+        }
+        let mask = if masked {
+            if b.len() < at + 4 {
+                return Ok(None);
+            }
+            at += 4;
+            Some([b[at - 4], b[at - 3], b[at - 2], b[at - 1]])
+        } else {
+            None
+        };
+        let end = at + len as usize;
+        if b.len() < end {
+            return Ok(None);
+        }
+        let mut payload = b[at..end].to_vec();
+        if let Some(key) = mask {
+            payload
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, byte)| *byte ^= key[i % 4]);
+        }
+        self.buffer.drain(..end);
+        let frame = Received {
+            fin,
+            rsv,
+            opcode,
+            payload,
+        };
+        self.judge(&frame, masked, minimal);
+        Ok(Some(frame))
+    }
+
+    fn judge(&mut self, f: &Received, masked: bool, minimal: bool) {
+        let name = super::frame::opcode_name(f.opcode);
+        let mut note = |what: String| self.violations.push(what);
+        if masked {
+            note(format!("a masked {name} frame from the server (§5.1)"));
+        }
+        if !minimal {
+            note(format!(
+                "a {name} frame whose length takes more bytes than needed (§5.2)"
+            ));
+        }
+        if f.rsv != 0 && !(self.extension && f.rsv == 0b100) {
+            note(format!(
+                "a {name} frame with RSV bits {:03b} and no extension to explain them (§5.2)",
+                f.rsv
+            ));
+        }
+        if !matches!(f.opcode, 0..=2 | 8..=10) {
+            note(format!("{name} (§5.2)"));
+            return;
+        }
+        if f.opcode >= CLOSE {
+            if f.payload.len() > 125 {
+                note(format!(
+                    "a {name} frame of {} bytes, over 125 (§5.5)",
+                    f.payload.len()
+                ));
+            }
+            if !f.fin {
+                note(format!("a fragmented {name} frame (§5.5)"));
+            }
+            if f.opcode == CLOSE {
+                if let Some((what, _)) = close_problem(&f.payload) {
+                    note(what.replace("a close", "a server close"));
+                }
+            }
+            return;
+        }
+        let message = match (f.opcode, self.fragmented.take()) {
+            (CONTINUATION, None) => {
+                note("a continuation frame with nothing to continue (§5.4)".into());
+                return;
+            }
+            (CONTINUATION, Some((opcode, mut so_far))) => {
+                so_far.extend_from_slice(&f.payload);
+                (opcode, so_far)
+            }
+            (_, Some(_)) => {
+                note("a new data frame inside a fragmented message (§5.4)".into());
+                (f.opcode, f.payload.clone())
+            }
+            (opcode, None) => (opcode, f.payload.clone()),
+        };
+        if f.fin {
+            if message.0 == TEXT && std::str::from_utf8(&message.1).is_err() {
+                note("a text message that is not UTF-8 (§8.1)".into());
+            }
+        } else {
+            self.fragmented = Some(message);
+        }
+    }
+}
+
+/// Whether a received frame is a pong answering `payload`.
+pub fn is_pong_for(frame: &Received, payload: &[u8]) -> bool {
+    frame.opcode == PONG && frame.payload == payload
+}
+
+/// Whether a received frame is a ping (which a client must answer).
+pub fn is_ping(frame: &Received) -> bool {
+    frame.opcode == PING
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::frame::BINARY;
+
+    fn text(payload: &[u8], fin: bool) -> Frame {
+        Frame {
+            fin,
+            ..Frame::new(TEXT, payload.to_vec())
+        }
+    }
+
+    fn codes(o: &Obligation) -> Vec<u16> {
+        match o {
+            Obligation::Fail { codes, .. } => codes.clone(),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_violations_map_to_their_close_codes() {
+        assert_eq!(obligation(&[text(b"ok", true)], None), Obligation::KeepOpen);
+        assert_eq!(
+            codes(&obligation(
+                &[Frame {
+                    masked: false,
+                    ..text(b"x", true)
+                }],
+                None
+            )),
+            [1002]
+        );
+        assert_eq!(
+            codes(&obligation(
+                &[Frame {
+                    rsv: 1,
+                    ..text(b"x", true)
+                }],
+                None
+            )),
+            [1002]
+        );
+        assert_eq!(codes(&obligation(&[Frame::new(0x3, vec![])], None)), [1002]);
+        assert_eq!(
+            codes(&obligation(&[Frame::new(PING, vec![0; 126])], None)),
+            [1002]
+        );
+        assert_eq!(
+            codes(&obligation(
+                &[Frame {
+                    fin: false,
+                    ..Frame::new(PING, vec![])
+                }],
+                None
+            )),
+            [1002]
+        );
+        assert_eq!(
+            codes(&obligation(
+                &[Frame::new(CONTINUATION, b"x".to_vec())],
+                None
+            )),
+            [1002]
+        );
+        assert_eq!(
+            codes(&obligation(&[text(b"a", false), text(b"b", true)], None)),
+            [1002]
+        );
+        assert_eq!(codes(&obligation(&[text(b"\xff", true)], None)), [1007]);
+        // Invalid UTF-8 split across fragments, and a character split across them (fine).
+        assert_eq!(
+            codes(&obligation(
+                &[
+                    text(b"\xce", false),
+                    Frame::new(CONTINUATION, b"\xff".to_vec())
+                ],
+                None
+            )),
+            [1007]
+        );
+        assert_eq!(
+            obligation(
+                &[
+                    text(b"\xce", false),
+                    Frame::new(CONTINUATION, b"\xbc".to_vec())
+                ],
+                None
+            ),
+            Obligation::KeepOpen
+        );
+        // Control frames may come between fragments.
+        let between = [
+            text(b"a", false),
+            Frame::new(PING, vec![]),
+            Frame::new(CONTINUATION, b"b".to_vec()),
+        ];
+        assert_eq!(obligation(&between, None), Obligation::KeepOpen);
+        assert_eq!(
+            codes(&obligation(
+                &[Frame {
+                    length: Length::Declared(u64::MAX >> 1),
+                    ..Frame::new(BINARY, vec![])
+                }],
+                None
+            )),
+            [1009, 1002]
+        );
+    }
+
+    #[test]
+    fn close_frames_are_judged_by_code_and_reason() {
+        assert_eq!(
+            obligation(&[Frame::close(Some(1000), b"bye")], None),
+            Obligation::Close { at: 1 }
+        );
+        assert_eq!(
+            obligation(&[Frame::close(None, b"")], None),
+            Obligation::Close { at: 1 }
+        );
+        assert_eq!(
+            codes(&obligation(&[Frame::new(CLOSE, vec![3])], None)),
+            [1002]
+        );
+        for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+            assert_eq!(
+                codes(&obligation(&[Frame::close(Some(code), b"")], None)),
+                [1002],
+                "{code}"
+            );
+        }
+        assert_eq!(
+            codes(&obligation(&[Frame::close(Some(1000), b"\xff")], None)),
+            [1007]
+        );
+        assert_eq!(
+            obligation(&[Frame::close(Some(1000), &[b'a'; 123])], None),
+            Obligation::Close { at: 1 }
+        );
+        assert_eq!(
+            codes(&obligation(&[Frame::close(Some(1000), &[b'a'; 124])], None)),
+            [1002]
+        );
+    }
+
+    #[test]
+    fn non_minimal_lengths_may_be_taken_or_refused() {
+        let frame = Frame {
+            length: Length::Bits64,
+            ..text(b"x", true)
+        };
+        assert!(
+            matches!(obligation(&[frame], None), Obligation::Either { codes, .. } if codes == [1002])
+        );
+        let over = obligation(&[Frame::new(BINARY, vec![0; 11])], Some(10));
+        assert!(matches!(over, Obligation::Either { codes, .. } if codes == [1009]));
+    }
+
+    #[test]
+    fn the_reader_flags_what_a_server_must_not_send() {
+        let mut reader = Reader::new(false, 1 << 20);
+        reader.push(&[0x81, 0x02, b'h', b'i']);
+        assert_eq!(reader.next_frame().unwrap().unwrap().payload, b"hi");
+        assert!(reader.violations.is_empty());
+        for bytes in [
+            vec![0x81, 0x81, 1, 2, 3, 4, b'x' ^ 1],
+            vec![0xC1, 0x00],
+            vec![0x83, 0x00],
+            vec![0x81, 0x01, 0xff],
+            vec![0x09, 0x00],
+            vec![0x88, 0x02, 0x03, 0xed],
+            vec![0x81, 126, 0, 1, b'x'],
+        ] {
+            let mut reader = Reader::new(false, 1 << 20);
+            reader.push(&bytes);
+            reader.next_frame().unwrap().unwrap();
+            assert_eq!(
+                reader.violations.len(),
+                1,
+                "{bytes:02x?}: {:?}",
+                reader.violations
+            );
+        }
+        let mut partial = Reader::new(false, 1 << 20);
+        partial.push(&[0x81, 0x05, b'a']);
+        assert_eq!(partial.next_frame(), Ok(None));
+        let mut huge = Reader::new(false, 1 << 20);
+        huge.push(&[0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert!(huge.next_frame().is_err());
+    }
+}
