@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use wsfuzz::campaign::{self, Settings};
-use wsfuzz::case::{Case, Payload, Step};
+use wsfuzz::case::{Case, Layer, Payload, Step};
 use wsfuzz::gen::Generator;
 use wsfuzz::spec::Spec;
 use wsfuzz::target::Target;
@@ -42,12 +42,14 @@ fn main() {
     let addr = addr_rx.recv().unwrap();
     let spec = Spec::parse(wsfuzz::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml").unwrap();
     let target = Target::resolve(&format!("ws://{addr}"), Some(&spec)).unwrap();
+    // The message layer is what the plain client can replay; raw layers have no plain equivalent.
     let settings = Settings {
         cases,
         seed: 1,
+        layers: vec![Layer::Messages],
         ..Settings::default()
     };
-    let generator = Generator::new(&target.routes);
+    let generator = Generator::new(&target.routes, &settings.layers);
     let planned: Vec<Case> = (0..cases)
         .map(|i| generator.case(settings.seed, i))
         .collect();
@@ -107,9 +109,10 @@ async fn replay_plain(target: &Target, cases: &[Case]) {
         let messages: Vec<Message> = case
             .steps
             .iter()
-            .map(|Step::Send(payload)| match payload {
-                Payload::Binary(bytes) => Message::binary(bytes.clone()),
-                other => Message::text(other.text().unwrap().into_owned()),
+            .filter_map(|step| match step {
+                Step::Send(Payload::Binary(bytes)) => Some(Message::binary(bytes.clone())),
+                Step::Send(other) => Some(Message::text(other.text()?.into_owned())),
+                _ => None,
             })
             .collect();
         // A refused handshake (HTTP 404 for an empty id) ends the case, as in a campaign.

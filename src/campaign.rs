@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::case::{Case, Payload, Step};
+use crate::case::{Case, Layer, Payload, Step};
 use crate::checks::{judge, Failure, Observed};
 use crate::gen::Generator;
-use crate::runner::{probe, run_case, Timing};
+use crate::runner::{probe, run_case, Bystander, Timing};
 use crate::shrink::{shrink, Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::{Connect, Event, Probe, Transcript};
@@ -29,6 +29,8 @@ pub struct Settings {
     pub recover: Duration,
     /// The command line that repeats this campaign, without `--seed` and `--case`.
     pub command: String,
+    /// The layers cases are drawn from; empty for all.
+    pub layers: Vec<Layer>,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             },
             recover: Duration::from_secs(10),
             command: "wsfuzz fuzz URL".into(),
+            layers: Vec::new(),
         }
     }
 }
@@ -139,7 +142,7 @@ pub async fn run(
         seed: settings.seed,
         cases,
     });
-    let generator = Generator::new(routes);
+    let generator = Generator::new(routes, &settings.layers);
     let interrupted = interrupt_flag();
     let started = Instant::now();
     let mut findings: Vec<Finding> = Vec::new();
@@ -228,9 +231,17 @@ fn route_of<'r>(routes: &'r [Route], case: &Case) -> &'r Route {
         .unwrap_or(&routes[0])
 }
 
-/// Runs a case and probes the server afterwards.
+/// Runs a case and probes the server afterwards; below the messages, a bystander client
+/// stays connected through the case to show whether others suffer from it.
 async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Transcript {
+    let bystander = match case.layer() {
+        Layer::Messages => None,
+        _ => Bystander::join(target, &route.channel, &route.probe_endpoint(), timing).await,
+    };
     let mut transcript = run_case(target, &route.channel, case, timing).await;
+    if let (Some(bystander), Some(wire)) = (bystander, transcript.wire.as_mut()) {
+        wire.bystander = Some(bystander.still_served(timing).await);
+    }
     transcript.probe = Some(probe(target, &route.channel, &route.probe_endpoint(), timing).await);
     transcript
 }
@@ -271,9 +282,15 @@ async fn minimize(
     let check = failure.check;
     let original_steps = case.steps.len();
     let last: Mutex<Option<(Failure, Vec<Event>)>> = Mutex::new(None);
+    let admission = route.channel.admits(&case.endpoint.params);
     let attempt = |candidate: Case| {
         let last = &last;
         async move {
+            // A candidate whose endpoint the server would refuse where the original's it would
+            // accept (or the other way round) fails for another reason: it is not simpler.
+            if route.channel.admits(&candidate.endpoint.params) != admission {
+                return false;
+            }
             // After Ctrl-C every remaining candidate counts as passing, so shrinking winds down at once.
             if interrupted.load(Ordering::Relaxed) || !wait_until_up(target, route, settings).await
             {
@@ -344,11 +361,15 @@ async fn minimize(
 
 /// `wsfuzz connect URL --send MSG ...` for a case of text messages of reasonable size.
 fn by_hand(url: &str, case: &Case) -> Option<String> {
+    if case.handshake.is_some() {
+        return None;
+    }
     let mut command = format!("wsfuzz connect {}", shell_quote(url));
-    for Step::Send(payload) in &case.steps {
-        let text = match payload {
-            Payload::Binary(_) => return None,
-            other => other.text()?.into_owned(),
+    for step in &case.steps {
+        let text = match step {
+            Step::Send(Payload::Binary(_)) => return None,
+            Step::Send(payload) => payload.text()?.into_owned(),
+            _ => return None,
         };
         if text.len() > 2000 || text.contains('\0') {
             return None;

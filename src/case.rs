@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::wire::{Frame, Handshake};
+
 /// One client's visit to one endpoint: connect, then play the steps in order.
 ///
 /// Values stay structured until the runner turns them into frames, so a shrunk case
@@ -13,7 +15,42 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Case {
     pub endpoint: Endpoint,
+    /// A raw opening handshake; `None` for a standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
     pub steps: Vec<Step>,
+}
+
+/// The layer of the protocol a case works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// Whole messages through a conforming client.
+    Messages,
+    /// Raw frames, valid or not.
+    Frames,
+    /// Raw opening handshakes.
+    Handshake,
+    /// Ways of going away: resets, half-closes, drops mid-frame, idling, bursts.
+    Disconnect,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 4] = [
+        Layer::Messages,
+        Layer::Frames,
+        Layer::Handshake,
+        Layer::Disconnect,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Messages => "messages",
+            Layer::Frames => "frames",
+            Layer::Handshake => "handshake",
+            Layer::Disconnect => "disconnect",
+        }
+    }
 }
 
 /// Where to connect: a spec channel with values for its address parameters, or, without
@@ -34,6 +71,28 @@ pub struct Endpoint {
 pub enum Step {
     /// Send one message and wait for what the server says to it.
     Send(Payload),
+    /// Write one frame to the socket as it is.
+    Frame(Frame),
+    /// Say nothing for a while.
+    Wait { ms: u64 },
+    /// Open this many more connections to the endpoint and drop each mid-handshake.
+    Burst { connections: u16 },
+    /// Go away without a closing handshake; always the last step.
+    Disconnect(Disconnect),
+}
+
+/// How a client leaves without a closing handshake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disconnect {
+    /// Close the TCP connection (FIN).
+    Drop,
+    /// Abort it: SO_LINGER 0, so the server gets a reset.
+    Reset,
+    /// Stop sending (shutdown of the write side) and keep reading.
+    HalfClose,
+    /// Write the first half of this frame, then drop.
+    MidFrame(Frame),
 }
 
 /// One WebSocket message.
@@ -65,6 +124,43 @@ impl Endpoint {
             path = path.replace(&format!("{{{name}}}"), &encoded);
         }
         path
+    }
+}
+
+impl Case {
+    /// A case of messages on an endpoint.
+    pub fn messages(endpoint: Endpoint, payloads: Vec<Payload>) -> Case {
+        Case {
+            endpoint,
+            handshake: None,
+            steps: payloads.into_iter().map(Step::Send).collect(),
+        }
+    }
+
+    /// The layer the case works on: the lowest one any of its parts reaches.
+    pub fn layer(&self) -> Layer {
+        if self.handshake.is_some() {
+            return Layer::Handshake;
+        }
+        let layer_of = |step: &Step| match step {
+            Step::Send(_) => Layer::Messages,
+            Step::Frame(_) => Layer::Frames,
+            Step::Wait { .. } | Step::Burst { .. } | Step::Disconnect(_) => Layer::Disconnect,
+        };
+        self.steps
+            .iter()
+            .map(layer_of)
+            .max()
+            .unwrap_or(Layer::Messages)
+    }
+
+    /// The messages the case sends, as text (binary ones left out).
+    pub fn sent_texts(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        self.steps.iter().filter_map(|step| match step {
+            Step::Send(payload) => payload.text(),
+            Step::Frame(frame) => std::str::from_utf8(&frame.payload).ok().map(Into::into),
+            _ => None,
+        })
     }
 }
 
@@ -134,6 +230,24 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::Send(payload) => write!(f, "send {payload}"),
+            Step::Frame(frame) => write!(f, "write {frame}"),
+            Step::Wait { ms } => write!(f, "wait {ms} ms"),
+            Step::Burst { connections } => {
+                write!(f, "open and drop {connections} more connections")
+            }
+            Step::Disconnect(Disconnect::MidFrame(frame)) => {
+                write!(f, "write half of {frame}, then drop")
+            }
+            Step::Disconnect(how) => write!(
+                f,
+                "disconnect: {}",
+                match how {
+                    Disconnect::Drop => "drop the TCP connection",
+                    Disconnect::Reset => "reset the TCP connection",
+                    Disconnect::HalfClose => "shut down the sending side",
+                    Disconnect::MidFrame(_) => unreachable!("matched above"),
+                }
+            ),
         }
     }
 }
@@ -141,7 +255,10 @@ impl fmt::Display for Step {
 impl fmt::Display for Case {
     /// One line per action, as printed in reports.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connect {}", abbreviate(&self.endpoint.path()))?;
+        match &self.handshake {
+            Some(handshake) => write!(f, "handshake {}", handshake.summary(&self.endpoint.path()))?,
+            None => write!(f, "connect {}", abbreviate(&self.endpoint.path()))?,
+        }
         for step in &self.steps {
             write!(f, "\n{step}")?;
         }
@@ -172,18 +289,24 @@ mod tests {
 
     #[test]
     fn case_round_trips_through_json() {
-        let case = Case {
-            endpoint: Endpoint {
-                channel: "echo".into(),
-                address: "/e".into(),
-                params: BTreeMap::new(),
-            },
-            steps: vec![
-                Step::Send(Payload::Json(serde_json::json!({"a": 1}))),
-                Step::Send(Payload::Text("{".into())),
-                Step::Send(Payload::Binary(vec![0, 255])),
-            ],
+        let endpoint = Endpoint {
+            channel: "echo".into(),
+            address: "/e".into(),
+            params: BTreeMap::new(),
         };
+        let payloads = vec![
+            Payload::Json(serde_json::json!({"a": 1})),
+            Payload::Text("{".into()),
+            Payload::Binary(vec![0, 255]),
+        ];
+        let mut case = Case::messages(endpoint, payloads);
+        case.handshake = Some(Handshake::standard());
+        case.steps.push(Step::Frame(Frame::close(Some(1000), b"")));
+        case.steps
+            .push(Step::Disconnect(Disconnect::MidFrame(Frame::new(
+                1,
+                b"x".to_vec(),
+            ))));
         let text = serde_json::to_string(&case).unwrap();
         assert_eq!(serde_json::from_str::<Case>(&text).unwrap(), case);
     }

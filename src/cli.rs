@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::campaign::Settings;
+use crate::case::Layer;
 use crate::runner::Timing;
 use crate::shrink::Budget;
 use crate::spec::Spec;
@@ -76,6 +77,19 @@ pub struct FuzzArgs {
     /// Seconds to wait for a target that stopped answering before ending the campaign.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub recover: f64,
+    /// Layers to draw cases from: messages, frames, handshake, disconnect (default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = layer)]
+    pub layers: Vec<Layer>,
+}
+
+fn layer(name: &str) -> Result<Layer, String> {
+    Layer::ALL
+        .into_iter()
+        .find(|l| l.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Layer::ALL.iter().map(|l| l.name()).collect();
+            format!("`{name}` is not a layer ({})", names.join(", "))
+        })
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +153,10 @@ impl FuzzArgs {
                 crate::campaign::shell_quote(&spec.display().to_string())
             ));
         }
+        if !self.layers.is_empty() {
+            let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
+            command.push_str(&format!(" --layers {}", names.join(",")));
+        }
         if self.timeout != 2.0 {
             command.push_str(&format!(" --timeout {}", self.timeout));
         }
@@ -157,6 +175,7 @@ impl FuzzArgs {
             },
             recover: seconds(self.recover, "recover")?,
             command,
+            layers: self.layers.clone(),
         };
         Ok((target, settings))
     }

@@ -147,6 +147,7 @@ async fn demo(cases: u64, seed: Option<u64>) -> ExitCode {
         timeout: 2.0,
         shrink_attempts: 500,
         recover: 10.0,
+        layers: Vec::new(),
     };
     let code = fuzz(args).await;
     let _ = std::fs::remove_dir_all(&dir);

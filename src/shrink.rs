@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::case::{Case, Payload, Step};
+use crate::case::{Case, Disconnect, Payload, Step};
+use crate::wire::{Frame, Handshake, Length};
 
 /// How much shrinking one finding may cost.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +67,7 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
     let steps = &case.steps;
     let with_steps = move |steps: Vec<Step>| Case {
         endpoint: case.endpoint.clone(),
+        handshake: case.handshake.clone(),
         steps,
     };
     let keep_one = (0..steps.len())
@@ -76,22 +78,29 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         fewer.remove(drop);
         with_steps(fewer)
     });
-    let simpler_steps = steps
-        .iter()
-        .enumerate()
-        .flat_map(move |(i, Step::Send(payload))| {
-            payload_candidates(payload).map(move |simpler| {
-                let mut changed = steps.clone();
-                changed[i] = Step::Send(simpler);
-                with_steps(changed)
-            })
-        });
+    let simpler_steps = steps.iter().enumerate().flat_map(move |(i, step)| {
+        step_candidates(step).map(move |simpler| {
+            let mut changed = steps.clone();
+            changed[i] = simpler;
+            with_steps(changed)
+        })
+    });
+    let simpler_handshake =
+        case.handshake
+            .iter()
+            .flat_map(handshake_candidates)
+            .map(move |handshake| Case {
+                endpoint: case.endpoint.clone(),
+                handshake,
+                steps: steps.clone(),
+            });
     let simpler_params = case.endpoint.params.iter().flat_map(move |(name, value)| {
         string_candidates(value).map(move |simpler| {
             let mut endpoint = case.endpoint.clone();
             endpoint.params.insert(name.clone(), simpler);
             Case {
                 endpoint,
+                handshake: case.handshake.clone(),
                 steps: steps.clone(),
             }
         })
@@ -99,7 +108,112 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
     keep_one
         .chain(drop_one)
         .chain(simpler_steps)
+        .chain(simpler_handshake)
         .chain(simpler_params)
+}
+
+fn step_candidates(step: &Step) -> Candidates<'_, Step> {
+    match step {
+        Step::Send(payload) => Box::new(payload_candidates(payload).map(Step::Send)),
+        Step::Frame(frame) => Box::new(frame_candidates(frame).map(Step::Frame)),
+        Step::Wait { ms } => Box::new((*ms > 1).then_some(Step::Wait { ms: ms / 2 }).into_iter()),
+        Step::Burst { connections } => Box::new(
+            (*connections > 1)
+                .then_some(Step::Burst {
+                    connections: connections / 2,
+                })
+                .into_iter(),
+        ),
+        Step::Disconnect(Disconnect::MidFrame(frame)) => Box::new(
+            std::iter::once(Step::Disconnect(Disconnect::Drop))
+                .chain(frame_candidates(frame).map(|f| Step::Disconnect(Disconnect::MidFrame(f)))),
+        ),
+        Step::Disconnect(_) => Box::new(std::iter::empty()),
+    }
+}
+
+/// A frame with less payload, or one oddity fewer: a clear RSV bit, a mask, a minimal length,
+/// a final bit, no drip.
+fn frame_candidates(frame: &Frame) -> Candidates<'_, Frame> {
+    let shorter = cuts(frame.payload.len()).into_iter().map(move |cut| Frame {
+        payload: apply(&frame.payload, cut),
+        ..frame.clone()
+    });
+    let mut plainer = Vec::new();
+    for bit in [0b100, 0b010, 0b001] {
+        if frame.rsv & bit != 0 {
+            plainer.push(Frame {
+                rsv: frame.rsv & !bit,
+                ..frame.clone()
+            });
+        }
+    }
+    if frame.length != Length::Minimal {
+        plainer.push(Frame {
+            length: Length::Minimal,
+            ..frame.clone()
+        });
+    }
+    if !frame.fin {
+        plainer.push(Frame {
+            fin: true,
+            ..frame.clone()
+        });
+    }
+    if !frame.masked {
+        plainer.push(Frame {
+            masked: true,
+            ..frame.clone()
+        });
+    }
+    if frame.drip {
+        plainer.push(Frame {
+            drip: false,
+            ..frame.clone()
+        });
+    }
+    Box::new(shorter.chain(plainer))
+}
+
+/// The standard handshake, then fewer headers, shorter values, and no pacing or drop.
+fn handshake_candidates(handshake: &Handshake) -> Candidates<'_, Option<Handshake>> {
+    let standard = std::iter::once(None);
+    let mut plainer = Vec::new();
+    if handshake.chunk.is_some() {
+        plainer.push(Some(Handshake {
+            chunk: None,
+            ..handshake.clone()
+        }));
+    }
+    if handshake.drop_after.is_some() {
+        plainer.push(Some(Handshake {
+            drop_after: None,
+            ..handshake.clone()
+        }));
+    }
+    let headers = &handshake.headers;
+    let fewer = cuts(headers.len()).into_iter().map(move |cut| {
+        Some(Handshake {
+            headers: apply(headers, cut),
+            ..handshake.clone()
+        })
+    });
+    let shorter = headers
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, (name, value))| {
+            string_candidates(value)
+                .take(PER_CHILD)
+                .map(move |simpler| {
+                    let mut changed = headers.clone();
+                    changed[i] = (name.clone(), simpler);
+                    Some(Handshake {
+                        headers: changed,
+                        ..handshake.clone()
+                    })
+                })
+        });
+    Box::new(standard.chain(plainer).chain(fewer).chain(shorter))
 }
 
 type Candidates<'a, T> = Box<dyn Iterator<Item = T> + Send + 'a>;
@@ -147,7 +261,7 @@ fn value_candidates(value: &Value) -> Candidates<'_, Value> {
                     Value::Array(changed)
                 })
             });
-            Box::new(shorter.chain(simpler))
+            Box::new(shorter.chain(hoisted(items.iter())).chain(simpler))
         }
         Value::Object(map) => {
             let fewer = map.keys().map(move |key| {
@@ -162,9 +276,18 @@ fn value_candidates(value: &Value) -> Candidates<'_, Value> {
                     Value::Object(changed)
                 })
             });
-            Box::new(fewer.chain(simpler))
+            Box::new(fewer.chain(hoisted(map.values())).chain(simpler))
         }
     }
+}
+
+/// A container's containers standing in for it: `[{..}]` and `{"k": [..]}` lose a level.
+fn hoisted<'a>(
+    children: impl Iterator<Item = &'a Value> + Send + 'a,
+) -> impl Iterator<Item = Value> + Send + 'a {
+    children
+        .filter(|child| child.is_array() || child.is_object())
+        .cloned()
 }
 
 fn number_candidates(n: &serde_json::Number) -> Vec<Value> {
@@ -262,6 +385,7 @@ mod tests {
 
     fn case(steps: Vec<Payload>) -> Case {
         Case {
+            handshake: None,
             endpoint: Endpoint {
                 channel: "c".into(),
                 address: "/c".into(),
@@ -285,7 +409,10 @@ mod tests {
     fn texts(case: &Case) -> Vec<String> {
         case.steps
             .iter()
-            .map(|Step::Send(p)| p.text().unwrap().into_owned())
+            .map(|step| match step {
+                Step::Send(p) => p.text().unwrap().into_owned(),
+                other => other.to_string(),
+            })
             .collect()
     }
 
@@ -308,7 +435,9 @@ mod tests {
     fn finds_a_length_threshold() {
         let original = case(vec![Payload::Text("x".repeat(5000))]);
         let shrunk = shrink_now(original, |c| {
-            c.steps.iter().any(|Step::Send(p)| p.len() > 1000)
+            c.steps
+                .iter()
+                .any(|s| matches!(s, Step::Send(p) if p.len() > 1000))
         });
         assert_eq!(shrunk.case.steps.len(), 1);
         assert_eq!(
@@ -367,16 +496,35 @@ mod tests {
                 }),
             }
         }
+        fn frame(f: &Frame) -> u128 {
+            let oddities = [!f.fin, !f.masked, f.drip, f.length != Length::Minimal];
+            f.payload.len() as u128
+                + u128::from(f.rsv.count_ones())
+                + oddities.iter().map(|&o| u128::from(o)).sum::<u128>()
+        }
         let mut w = (0, 0, 0);
-        for Step::Send(payload) in &case.steps {
-            match payload {
-                Payload::Json(v) => {
+        for step in &case.steps {
+            match step {
+                Step::Send(Payload::Json(v)) => {
                     w.0 += 2;
                     value(v, &mut w)
                 }
-                Payload::Text(t) => w.0 += t.chars().count() as u128,
-                Payload::Binary(b) => w.0 += b.len() as u128,
+                Step::Send(Payload::Text(t)) => w.0 += t.chars().count() as u128,
+                Step::Send(Payload::Binary(b)) => w.0 += b.len() as u128,
+                Step::Frame(f) => w.0 += frame(f),
+                Step::Wait { ms } => w.1 += u128::from(*ms),
+                Step::Burst { connections } => w.1 += u128::from(*connections),
+                Step::Disconnect(Disconnect::MidFrame(f)) => w.0 += 1 + frame(f),
+                Step::Disconnect(_) => {}
             }
+        }
+        if let Some(h) = &case.handshake {
+            let values: u128 = h
+                .headers
+                .iter()
+                .map(|(_, v)| 1 + v.chars().count() as u128)
+                .sum();
+            w.0 += 1 + values + u128::from(h.chunk.is_some()) + u128::from(h.drop_after.is_some());
         }
         w.0 += case
             .endpoint
@@ -392,7 +540,7 @@ mod tests {
         let routes = crate::target::Target::resolve("ws://127.0.0.1:1", Some(&spec))
             .unwrap()
             .routes;
-        crate::gen::Generator::new(&routes).strategy()
+        crate::gen::Generator::new(&routes, &[]).strategy()
     }
 
     proptest! {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::spec::{Admission, Expectation};
+use crate::wire::rfc::Obligation;
 
 /// The record of one case against one server; checks read nothing else.
 #[derive(Clone, Debug, Serialize)]
@@ -18,6 +19,9 @@ pub struct Transcript {
     pub steps: Vec<StepRecord>,
     /// A fresh connection after the case: is the server still serving?
     pub probe: Option<Probe>,
+    /// What happened below the messages, for raw frame, handshake and disconnect cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<WireRecord>,
     pub events: Vec<Event>,
 }
 
@@ -80,6 +84,61 @@ pub enum Response {
     },
     /// Not sent: the connection had already ended or an earlier step went unanswered.
     Skipped,
+}
+
+/// The record of a case played on a raw socket.
+#[derive(Clone, Debug, Serialize)]
+pub struct WireRecord {
+    /// Why the server must refuse the handshake sent, if it must.
+    pub must_refuse: Option<String>,
+    pub answer: Answer,
+    /// What the client's frames oblige the server to do.
+    pub obligation: Obligation,
+    /// What the server did once the client's frames were written.
+    pub after: Response,
+    /// Every way the server's handshake answer and frames broke RFC 6455.
+    pub violations: Vec<String>,
+    /// After a closing handshake: whether the server then closed the TCP connection in time.
+    pub tcp_closed: Option<bool>,
+    /// The client went away on purpose (a disconnect step or a handshake cut short).
+    pub deliberate_end: bool,
+    /// A client connected before the case: does it still get pongs?
+    pub bystander: Option<Probe>,
+}
+
+/// The server's answer to the opening handshake.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Answer {
+    Status {
+        status: u16,
+    },
+    /// Bytes that are not an HTTP response.
+    Garbage {
+        error: String,
+    },
+    Silent {
+        waited_ms: u64,
+    },
+    Dropped {
+        error: String,
+    },
+    /// The client cut the handshake short on purpose.
+    NotAwaited,
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Status { status } => write!(f, "HTTP {status}"),
+            Answer::Garbage { error } => write!(f, "an answer that is not HTTP: {error}"),
+            Answer::Silent { waited_ms } => write!(f, "no answer within {waited_ms} ms"),
+            Answer::Dropped { error } => {
+                write!(f, "the connection dropped before an answer: {error}")
+            }
+            Answer::NotAwaited => write!(f, "not awaited"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

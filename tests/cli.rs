@@ -96,6 +96,8 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
         "100",
         "--seed",
         "9",
+        "--layers",
+        "messages",
         "--timeout",
         "0.3",
         "--json",
@@ -173,6 +175,8 @@ async fn the_same_seed_finds_the_same_minimal_case() {
                 "80",
                 "--seed",
                 "21",
+                "--layers",
+                "messages",
                 "--json",
                 &json_arg,
             ])

@@ -33,7 +33,9 @@ async fn only_finding(flaw: Flaw, check: &str) -> Finding {
 
 fn only_step(finding: &Finding) -> &Payload {
     assert_eq!(finding.case.steps.len(), 1, "not minimal: {}", finding.case);
-    let Step::Send(payload) = &finding.case.steps[0];
+    let Step::Send(payload) = &finding.case.steps[0] else {
+        panic!("expected a message, got {}", finding.case)
+    };
     payload
 }
 

@@ -20,6 +20,23 @@ async fn a_campaign_against_the_reference_server_finds_nothing() {
     }
 }
 
+#[tokio::test]
+async fn every_layer_against_the_reference_server_finds_nothing() {
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    for seed in [1, 2] {
+        let mut settings = settings(seed, 300);
+        settings.layers = Vec::new();
+        settings.timing.timeout = std::time::Duration::from_secs(1);
+        let report = campaign(server.local_addr(), &settings).await;
+        assert!(
+            report.findings.is_empty(),
+            "seed {seed}: {}",
+            wsfuzz::report::text(&report)
+        );
+        assert_eq!(report.stats.cases, 300);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_from_other_clients_are_not_taken_for_replies() {
     use futures_util::{SinkExt, StreamExt};

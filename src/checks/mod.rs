@@ -4,12 +4,14 @@
 //! a drop is `no_abrupt_close`, a 1011 is `no_internal_error`, and only responses free of
 //! both are held against the spec's promises.
 
+mod wire;
+
 use std::sync::OnceLock;
 
 use regex::Regex;
 use serde::Serialize;
 
-use crate::case::{Case, Step};
+use crate::case::Case;
 use crate::spec::{parse_json, Admission, Channel, Expectation, Message};
 use crate::transcript::{Connect, Probe, Response, Transcript};
 
@@ -50,6 +52,12 @@ pub const CHECKS: &[Check] = &[
     Check { name: "refuses_unknown_endpoint", about: "an unknown or hostile parameter value is refused: HTTP 4xx, or the spec's close code", run: refuses_unknown_endpoint },
     Check { name: "valid_request_gets_reply", about: "a message that matches the spec gets a reply that conforms to its schema, in time", run: valid_request_gets_reply },
     Check { name: "bad_input_gets_error", about: "bad input gets the spec's error envelope or a close with 1002, 1003, 1007, 1008 or 1009, in time", run: bad_input_gets_error },
+    Check { name: "server_follows_rfc6455", about: "the server's frames and handshake answers follow RFC 6455: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, valid close codes", run: wire::server_follows_rfc6455 },
+    Check { name: "handshake_refused_cleanly", about: "a handshake RFC 6455 forbids gets HTTP 4xx; an odd but allowed one gets 101 or 4xx; never silence or a dropped connection", run: wire::handshake_refused_cleanly },
+    Check { name: "bad_frames_fail_the_connection", about: "a frame that breaks the protocol gets a close with the fitting code (1002, 1007, 1009), in time", run: wire::bad_frames_fail_the_connection },
+    Check { name: "valid_frames_keep_the_connection", about: "after valid frames a ping gets its pong, and a client's close gets a close", run: wire::valid_frames_keep_the_connection },
+    Check { name: "closes_tcp_after_close", about: "once the closing handshake is done, the server closes the TCP connection", run: wire::closes_tcp_after_close },
+    Check { name: "bystander_unaffected", about: "a client connected while a wire case runs keeps being served", run: wire::bystander_unaffected },
 ];
 
 /// Runs every check on one transcript.
@@ -131,6 +139,9 @@ fn stays_responsive(o: &Observed) -> Option<Failure> {
 
 fn no_internal_error(o: &Observed) -> Option<Failure> {
     let expected = "no 1011 close and no HTTP 5xx";
+    if let Some(actual) = wire::internal_error(o) {
+        return failure("no_internal_error", None, expected, actual);
+    }
     if let Connect::Refused { status, body } = &o.transcript.connect {
         if *status >= 500 {
             return failure(
@@ -195,12 +206,7 @@ fn leak_patterns() -> &'static [Regex] {
 
 fn no_leaked_internals(o: &Observed) -> Option<Failure> {
     // Text the client itself sent may legitimately come back (an echo), so it does not count.
-    let sent: Vec<String> = o
-        .case
-        .steps
-        .iter()
-        .filter_map(|Step::Send(p)| p.text().map(|t| t.into_owned()))
-        .collect();
+    let sent: Vec<String> = o.case.sent_texts().map(|t| t.into_owned()).collect();
     let leak = |text: &str| {
         leak_patterns()
             .iter()
@@ -459,6 +465,7 @@ fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::Step;
     use crate::case::{Endpoint, Payload};
     use crate::spec::Spec;
     use crate::transcript::StepRecord;
@@ -480,6 +487,7 @@ mod tests {
         let spec = spec();
         let channel = spec.channel("prompt").unwrap();
         let case = Case {
+            handshake: None,
             endpoint: Endpoint {
                 channel: "prompt".into(),
                 address: channel.address.clone(),
@@ -497,6 +505,7 @@ mod tests {
                 response: answer,
             }],
             probe: Some(Probe::Answered),
+            wire: None,
             events: Vec::new(),
         };
         judge(&Observed {
@@ -666,6 +675,7 @@ mod tests {
         let spec = spec();
         let channel = spec.channel("echo").unwrap();
         let case = Case {
+            handshake: None,
             endpoint: Endpoint {
                 channel: "echo".into(),
                 address: channel.address.clone(),
@@ -682,6 +692,7 @@ mod tests {
             probe: Some(Probe::Failed {
                 error: "timed out".into(),
             }),
+            wire: None,
             events: vec![],
         };
         let found: Vec<_> = judge(&Observed {

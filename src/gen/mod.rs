@@ -1,6 +1,7 @@
 //! Case generators: proptest strategies for valid, malformed and adversarial messages and endpoints, drawn from a spec.
 
 pub mod schema;
+mod wire;
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,10 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-use crate::case::{Case, Endpoint, Payload, Step};
+use crate::case::{Case, Endpoint, Layer, Payload, Step};
 use crate::spec::{Channel, ContentType, Message};
 use crate::target::Route;
+use crate::wire::Handshake;
 
 /// Most steps one generated case plays.
 pub const MAX_STEPS: usize = 4;
@@ -27,9 +29,19 @@ pub struct Generator {
 const DRAWS: u64 = 64;
 
 impl Generator {
-    pub fn new(routes: &[Route]) -> Generator {
-        let per_route: Vec<_> = routes.iter().map(route_cases).collect();
+    /// Cases for `routes` on the given layers (all of them if none are given).
+    pub fn new(routes: &[Route], layers: &[Layer]) -> Generator {
+        let layers = if layers.is_empty() {
+            &Layer::ALL[..]
+        } else {
+            layers
+        };
+        let per_route: Vec<_> = routes
+            .iter()
+            .map(|route| route_cases(route, layers))
+            .collect();
         let fallback = Case {
+            handshake: None,
             endpoint: routes[0].probe_endpoint(),
             steps: Vec::new(),
         };
@@ -74,7 +86,45 @@ fn rng_for(seed: u64, index: u64, attempt: u64) -> TestRng {
     TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
-fn route_cases(route: &Route) -> BoxedStrategy<Case> {
+fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
+    let channel = &route.channel;
+    let known = route.probe_endpoint();
+    let on_known = move |handshake: Option<Handshake>, steps: Vec<Step>| Case {
+        endpoint: known.clone(),
+        handshake,
+        steps,
+    };
+    let mut options: Vec<(u32, BoxedStrategy<Case>)> = Vec::new();
+    for layer in layers {
+        let on_known = on_known.clone();
+        let (weight, cases) = match layer {
+            Layer::Messages => (4, message_cases(route)),
+            Layer::Frames => (
+                3,
+                wire::frame_steps(channel.max_message_bytes)
+                    .prop_map(move |steps| on_known(None, steps))
+                    .boxed(),
+            ),
+            Layer::Handshake => (
+                2,
+                wire::handshakes()
+                    .prop_map(move |h| on_known(Some(h), Vec::new()))
+                    .boxed(),
+            ),
+            Layer::Disconnect => {
+                let cut = on_known.clone();
+                let steps = wire::disconnect_steps().prop_map(move |steps| on_known(None, steps));
+                let handshakes = wire::cut_handshakes().prop_map(move |h| cut(Some(h), Vec::new()));
+                (2, prop_oneof![3 => steps, 1 => handshakes].boxed())
+            }
+        };
+        options.push((weight, cases));
+    }
+    proptest::strategy::Union::new_weighted(options).boxed()
+}
+
+/// Message cases: an endpoint (sometimes an unknown or hostile one) and a few messages.
+fn message_cases(route: &Route) -> BoxedStrategy<Case> {
     let channel = &route.channel;
     let base = Endpoint {
         channel: channel.id.clone(),
@@ -84,6 +134,7 @@ fn route_cases(route: &Route) -> BoxedStrategy<Case> {
     let steps = proptest::collection::vec(payloads(channel).prop_map(Step::Send), 1..=MAX_STEPS);
     (endpoints(route), steps)
         .prop_map(move |(params, steps)| Case {
+            handshake: None,
             endpoint: Endpoint {
                 params,
                 ..base.clone()
@@ -431,7 +482,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_cases() {
-        let generator = Generator::new(&routes());
+        let generator = Generator::new(&routes(), &[Layer::Messages]);
         for index in 0..50 {
             assert_eq!(generator.case(7, index), generator.case(7, index));
         }
@@ -489,7 +540,7 @@ mod tests {
 
     #[test]
     fn campaigns_reach_every_kind_of_input() {
-        let generator = Generator::new(&routes());
+        let generator = Generator::new(&routes(), &[Layer::Messages]);
         let cases: Vec<Case> = (0..400).map(|i| generator.case(11, i)).collect();
         let prompt = routes()
             .into_iter()
@@ -498,7 +549,11 @@ mod tests {
             .channel;
         let mut kinds = std::collections::BTreeSet::new();
         for case in cases.iter().filter(|c| c.endpoint.channel == "prompt") {
-            for Step::Send(payload) in &case.steps {
+            for payload in
+                case.steps
+                    .iter()
+                    .filter_map(|s| if let Step::Send(p) = s { Some(p) } else { None })
+            {
                 kinds.insert(match prompt.classify(payload) {
                     Expectation::Reply { operation } => format!("valid {operation}"),
                     Expectation::Either { why, .. } if why.contains("the server must accept") => {

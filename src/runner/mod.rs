@@ -11,10 +11,12 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::case::{Case, Payload, Step};
+use crate::case::{Case, Layer, Payload, Step};
 use crate::spec::{self, parse_json, Admission, Channel, Expectation};
 use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
+
+mod raw;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -46,23 +48,43 @@ struct Log {
 }
 
 impl Log {
+    fn new() -> Log {
+        Log {
+            start: Instant::now(),
+            events: Vec::new(),
+        }
+    }
+
     fn push(&mut self, what: impl Into<String>) {
         self.events.push(Event::new(self.start.elapsed(), what));
     }
 }
 
-/// Opens a WebSocket connection: TCP, then the handshake, each within the time-out.
-async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
+/// Splits a URL into the address to connect to (`host:port`, port 80 if none) and the
+/// request target (path and query).
+fn address_and_path(url: &str) -> (String, String) {
     let (_, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let at = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(at);
     let has_port = authority
         .rsplit_once(':')
         .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    let authority = if has_port {
+    let address = if has_port {
         authority.to_string()
     } else {
         format!("{authority}:80")
     };
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    };
+    (address, path)
+}
+
+/// Opens a WebSocket connection: TCP, then the handshake, each within the time-out.
+async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
+    let (authority, _) = address_and_path(url);
     let tcp = match timeout(timing.timeout, TcpStream::connect(authority.as_str())).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
@@ -225,11 +247,11 @@ pub async fn run_case(
     case: &Case,
     timing: Timing,
 ) -> Transcript {
+    if case.layer() != Layer::Messages {
+        return raw::run(target, channel, case, timing).await;
+    }
     let url = target.url(&case.endpoint);
-    let mut log = Log {
-        start: Instant::now(),
-        events: Vec::new(),
-    };
+    let mut log = Log::new();
     let admission = channel.admits(&case.endpoint.params);
     let mut transcript = Transcript {
         url: url.clone(),
@@ -238,6 +260,7 @@ pub async fn run_case(
         greeting: None,
         steps: Vec::new(),
         probe: None,
+        wire: None,
         events: Vec::new(),
     };
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
@@ -293,7 +316,7 @@ async fn play(
         transcript.greeting = Some(first);
     }
     for step in &case.steps {
-        let Step::Send(payload) = step;
+        let Step::Send(payload) = step else { continue };
         // Serialized once: classified, logged and sent as the same text.
         let wire = payload.text();
         let expectation = channel.classify_wire(payload, wire.as_deref());
@@ -406,10 +429,7 @@ pub async fn probe(
         }
         Err(Connect::Accepted) => unreachable!("open returns Accepted only as Ok"),
     };
-    let mut log = Log {
-        start: Instant::now(),
-        events: Vec::new(),
-    };
+    let mut log = Log::new();
     let outcome = if channel.greeting.is_empty() {
         Probe::Answered
     } else {
@@ -434,4 +454,72 @@ pub async fn probe(
         }
     }
     outcome
+}
+
+/// A client that stays connected while a case runs, to see whether the case hurts others.
+pub struct Bystander {
+    socket: Socket,
+}
+
+impl Bystander {
+    /// Connects to `endpoint` and reads its greeting, if the spec promises one.
+    pub async fn join(
+        target: &Target,
+        channel: &Channel,
+        endpoint: &crate::case::Endpoint,
+        timing: Timing,
+    ) -> Option<Bystander> {
+        let mut socket = open(&target.url(endpoint), timing).await.ok()?;
+        if !channel.greeting.is_empty() {
+            next_response(&mut socket, timing.timeout, &mut Log::new(), &|_| false).await;
+        }
+        Some(Bystander { socket })
+    }
+
+    /// Whether the bystander still gets a pong for its ping, in time; then it leaves.
+    pub async fn still_served(mut self, timing: Timing) -> Probe {
+        let payload = b"wsfuzz-bystander";
+        if !matches!(
+            timeout(
+                timing.timeout,
+                self.socket.send(Message::Ping(payload.to_vec().into()))
+            )
+            .await,
+            Ok(Ok(()))
+        ) {
+            return Probe::Failed {
+                error: "its connection no longer takes a ping".into(),
+            };
+        }
+        let answered = timeout(timing.timeout, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Pong(p))) if p.as_ref() == payload => return Ok(()),
+                    Some(Ok(Message::Close(frame))) => {
+                        return Err(format!(
+                            "it was closed: {}",
+                            frame.map(|f| f.to_string()).unwrap_or_default()
+                        ))
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(format!("its connection broke: {e}")),
+                    None => return Err("its connection was closed".into()),
+                }
+            }
+        })
+        .await;
+        let outcome = match answered {
+            Ok(Ok(())) => Probe::Answered,
+            Ok(Err(error)) => Probe::Failed { error },
+            Err(_) => Probe::Failed {
+                error: format!("no pong within {} ms", timing.timeout.as_millis()),
+            },
+        };
+        let close = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        let _ = timeout(timing.timeout, self.socket.close(Some(close))).await;
+        outcome
+    }
 }

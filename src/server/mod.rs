@@ -2,6 +2,7 @@
 
 mod clock;
 mod store;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::future;
@@ -18,11 +19,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -140,47 +138,27 @@ impl Route {
     }
 }
 
-fn not_found() -> ErrorResponse {
-    const BODY: &str = "no such endpoint";
-    let mut response = ErrorResponse::new(Some(BODY.to_owned()));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    // tungstenite writes the body but no length; without one a client must wait for EOF.
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(TRANSPORT_MAX_BYTES))
         .max_frame_size(Some(TRANSPORT_MAX_BYTES))
 }
 
-async fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
+async fn handle_connection(mut stream: TcpStream, shared: Arc<Shared>) {
     // Request/reply traffic: waiting for more data to coalesce only adds latency.
     let _ = stream.set_nodelay(true);
-    let mut route = Route::Unknown;
-    // The Result type is fixed by tungstenite's `Callback`; boxing it is not an option.
-    #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| {
-        route = Route::from_path(request.uri().path());
-        if route == Route::Unknown {
-            Err(not_found())
-        } else {
-            Ok(response)
-        }
-    };
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config()));
-    let Ok(Ok(mut ws)) = timeout(HANDSHAKE_TIMEOUT, handshake).await else {
+    let known = |path: &str| Route::from_path(path) != Route::Unknown;
+    let Some(upgraded) = upgrade::upgrade(&mut stream, HANDSHAKE_TIMEOUT, known).await else {
         return;
     };
-    match route {
+    let mut ws = WebSocketStream::from_partially_read(
+        stream,
+        upgraded.leftover,
+        Role::Server,
+        Some(ws_config()),
+    )
+    .await;
+    match Route::from_path(&upgraded.path) {
         Route::Echo => echo_session(&mut ws).await,
         Route::Prompt(id) => prompt_session(&mut ws, &shared, &id).await,
         Route::Unknown => {}
@@ -747,7 +725,7 @@ mod tests {
         let url = format!("ws://{addr}/ws/prompts/a/b?x=1");
         match timeout(WAIT, tokio_tungstenite::connect_async(url)).await {
             Ok(Err(ClientError::Http(response))) => {
-                assert_eq!(response.status(), StatusCode::NOT_FOUND);
+                assert_eq!(response.status().as_u16(), 404);
                 assert_eq!(response.body().as_deref(), Some(&b"no such endpoint"[..]));
             }
             other => panic!("expected a 404, got {other:?}"),

@@ -58,6 +58,41 @@ impl Handshake {
         out.into_bytes()
     }
 
+    /// One line for reports: what differs from the standard request.
+    pub fn summary(&self, path: &str) -> String {
+        let standard = Handshake::standard();
+        let mut parts = vec![format!("{} {path} {}", self.method, self.version)];
+        for (name, value) in &self.headers {
+            if !standard
+                .headers
+                .iter()
+                .any(|(n, v)| n == name && v == value)
+            {
+                parts.push(format!("{name}: {}", crate::case::abbreviate(value)));
+            }
+        }
+        for (name, _) in &standard.headers {
+            if !self.headers.iter().any(|(n, _)| n == name) {
+                parts.push(format!("no {name}"));
+            }
+        }
+        if parts.len() > 8 {
+            let more = parts.len() - 6;
+            parts.truncate(6);
+            parts.push(format!(
+                "and {more} more headers ({} in all)",
+                self.headers.len()
+            ));
+        }
+        if let Some(chunk) = self.chunk {
+            parts.push(format!("sent {chunk} bytes at a time"));
+        }
+        if let Some(after) = self.drop_after {
+            parts.push(format!("dropped after {after} bytes"));
+        }
+        parts.join("; ")
+    }
+
     fn values(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()

@@ -9,11 +9,13 @@ pub enum Obligation {
     /// Nothing wrong: the connection stays open and a ping gets its pong.
     KeepOpen,
     /// Frame `at` (from 1) breaks the protocol: the server must fail the connection with a
-    /// close frame carrying one of `codes`, then close TCP.
+    /// close frame carrying one of `codes`, then close TCP. When whole messages came first
+    /// (`after_messages`), the application may have closed for them, with a code of its own.
     Fail {
         at: usize,
         what: String,
         codes: Vec<u16>,
+        after_messages: bool,
     },
     /// Frame `at` is one a server may take or fail the connection for, with one of `codes`.
     Either {
@@ -33,12 +35,14 @@ pub const ABSURD: u64 = 1 << 31;
 pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
     let mut fragmented: Option<(u8, Vec<u8>)> = None;
     let mut lenient: Option<Obligation> = None;
-    let fail = |at: usize, what: &str, codes: &[u16]| Obligation::Fail {
-        at: at + 1,
-        what: what.into(),
-        codes: codes.to_vec(),
-    };
+    let mut messages = 0;
     for (i, frame) in frames.iter().enumerate() {
+        let fail = |at: usize, what: &str, codes: &[u16]| Obligation::Fail {
+            at: at + 1,
+            what: what.into(),
+            codes: codes.to_vec(),
+            after_messages: messages > 0,
+        };
         let len = frame.payload.len() as u64;
         if !frame.masked {
             return fail(i, "an unmasked frame from a client (§5.1)", &[1002]);
@@ -74,7 +78,7 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
             }
             if frame.opcode == CLOSE {
                 match close_problem(&frame.payload) {
-                    Some((what, code)) => return fail(i, what, &[code]),
+                    Some((what, codes)) => return fail(i, what, codes),
                     None => return lenient.unwrap_or(Obligation::Close { at: i + 1 }),
                 }
             }
@@ -111,7 +115,9 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
         if message.0 == TEXT && invalid_utf8(&message.1, frame.fin) {
             return fail(i, "text that is not UTF-8 (§8.1)", &[1007]);
         }
-        if !frame.fin {
+        if frame.fin {
+            messages += 1;
+        } else {
             fragmented = Some(message);
         }
     }
@@ -127,20 +133,24 @@ fn invalid_utf8(bytes: &[u8], complete: bool) -> bool {
     }
 }
 
-/// What is wrong with a close frame's payload, and the code that says so.
-pub fn close_problem(payload: &[u8]) -> Option<(&'static str, u16)> {
+/// What is wrong with a close frame's payload, and the codes that say so (either, when both
+/// its code and its reason are wrong).
+pub fn close_problem(payload: &[u8]) -> Option<(&'static str, &'static [u16])> {
     match payload {
         [] => None,
-        [_] => Some(("a close frame with a 1-byte payload (§5.5.1)", 1002)),
-        [hi, lo, reason @ ..] => {
-            if !close_code_allowed(u16::from_be_bytes([*hi, *lo])) {
-                Some(("a close code that may not be sent (§7.4)", 1002))
-            } else if std::str::from_utf8(reason).is_err() {
-                Some(("a close reason that is not UTF-8 (§5.5.1)", 1007))
-            } else {
-                None
-            }
-        }
+        [_] => Some(("a close frame with a 1-byte payload (§5.5.1)", &[1002])),
+        [hi, lo, reason @ ..] => match (
+            close_code_allowed(u16::from_be_bytes([*hi, *lo])),
+            std::str::from_utf8(reason).is_ok(),
+        ) {
+            (true, true) => None,
+            (false, true) => Some(("a close code that may not be sent (§7.4)", &[1002])),
+            (true, false) => Some(("a close reason that is not UTF-8 (§5.5.1)", &[1007])),
+            (false, false) => Some((
+                "a close code that may not be sent (§7.4), with a reason that is not UTF-8",
+                &[1002, 1007],
+            )),
+        },
     }
 }
 

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use wsfuzz::campaign::{self, Report, Settings};
+use wsfuzz::case::Layer;
 use wsfuzz::runner::Timing;
 use wsfuzz::shrink::Budget;
 use wsfuzz::spec::Spec;
@@ -145,7 +146,10 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
             Answer::Nothing => {}
         }
         if matches!(flaw, Flaw::StallAfterMetadata | Flaw::DieAfterMetadata)
-            && text.contains("\"update_metadata\"")
+            && serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("action").cloned())
+                == Some(json!("update_metadata"))
         {
             let pause = if flaw == Flaw::StallAfterMetadata {
                 Duration::from_millis(600)
@@ -292,6 +296,8 @@ pub fn settings(seed: u64, cases: u64) -> Settings {
             time: Duration::from_secs(60),
         },
         recover: Duration::from_secs(5),
+        // These servers are for the message layer; tests of the wire layers pick theirs.
+        layers: vec![Layer::Messages],
         ..Settings::default()
     }
 }

@@ -1,0 +1,167 @@
+//! Checks of the wire layers: the server's frames and handshake answers, how it fails bad frames, how it closes, and its other clients.
+
+use super::{failure, Failure, Observed};
+use crate::transcript::{Answer, Probe, Response, WireRecord};
+use crate::wire::rfc::Obligation;
+
+fn wire<'o>(o: &'o Observed) -> Option<&'o WireRecord> {
+    o.transcript.wire.as_ref()
+}
+
+pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
+    let first = wire(o)?.violations.first()?;
+    failure(
+        "server_follows_rfc6455",
+        None,
+        "frames and handshake answers as RFC 6455 has them",
+        format!("the server sent {first}"),
+    )
+}
+
+pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
+    let w = wire(o)?;
+    let expected = match &w.must_refuse {
+        Some(why) => format!("HTTP 4xx (the request must be refused: {why})"),
+        None => "HTTP 101 or 4xx".to_string(),
+    };
+    let actual = match (&w.answer, &w.must_refuse) {
+        (Answer::NotAwaited, _) => return None,
+        (Answer::Status { status: 400..=499 }, _) => return None,
+        (Answer::Status { status: 101 }, None) => return None,
+        (Answer::Status { status: 500.. }, _) => return None,
+        (Answer::Status { status: 101 }, Some(_)) => "HTTP 101: the server accepted it".to_string(),
+        (answer, _) => answer.to_string(),
+    };
+    failure("handshake_refused_cleanly", None, expected, actual)
+}
+
+pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
+    let w = wire(o)?;
+    let (at, what, codes, either, app_close) = match &w.obligation {
+        Obligation::Fail {
+            at,
+            what,
+            codes,
+            after_messages,
+        } => (at, what, codes, false, *after_messages),
+        Obligation::Either { at, what, codes } => (at, what, codes, true, false),
+        _ => return None,
+    };
+    let wanted = codes
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let actual = match &w.after {
+        Response::Closed {
+            code: Some(1011), ..
+        }
+        | Response::TooLarge { .. } => return None,
+        Response::Closed {
+            code: Some(code), ..
+        } if codes.contains(code) => return None,
+        Response::Closed { .. } if app_close => return None,
+        // A frame the server may take: taking it and closing for reasons of its own is fine too.
+        Response::Text { .. } | Response::Closed { .. } if either => return None,
+        Response::Text { .. } => "the connection stayed open (the ping got its pong)".to_string(),
+        other => other.to_string(),
+    };
+    let expected = match either {
+        true => {
+            format!("the connection kept, or failed with a close {wanted} (frame {at} is {what})")
+        }
+        false => format!("a close {wanted}, then TCP closed (frame {at} is {what})"),
+    };
+    failure(
+        "bad_frames_fail_the_connection",
+        Some(*at),
+        expected,
+        actual,
+    )
+}
+
+pub(super) fn valid_frames_keep_the_connection(o: &Observed) -> Option<Failure> {
+    let w = wire(o)?;
+    let actual = match (&w.obligation, &w.after) {
+        (
+            _,
+            Response::Skipped
+            | Response::TooLarge { .. }
+            | Response::Closed {
+                code: Some(1011), ..
+            },
+        ) => return None,
+        (Obligation::KeepOpen, Response::Text { .. }) => return None,
+        // The application may close for its own reasons (binary not wanted, say); a protocol error it may not claim.
+        (
+            Obligation::KeepOpen,
+            Response::Closed {
+                code: Some(code), ..
+            },
+        ) if !matches!(code, 1002 | 1007) => return None,
+        (Obligation::KeepOpen, Response::Closed { code: None, .. }) => return None,
+        (Obligation::Close { .. }, Response::Closed { .. }) => return None,
+        (Obligation::KeepOpen, Response::Closed { .. }) => {
+            format!("{}, a protocol error for frames that have none", w.after)
+        }
+        (Obligation::KeepOpen | Obligation::Close { .. }, other) => other.to_string(),
+        _ => return None,
+    };
+    let expected = match w.obligation {
+        Obligation::Close { at } => format!("a close frame in answer to the client's (frame {at})"),
+        _ => "a pong for a ping after valid frames".to_string(),
+    };
+    failure("valid_frames_keep_the_connection", None, expected, actual)
+}
+
+pub(super) fn closes_tcp_after_close(o: &Observed) -> Option<Failure> {
+    let w = wire(o)?;
+    if w.tcp_closed != Some(false) {
+        return None;
+    }
+    failure(
+        "closes_tcp_after_close",
+        None,
+        "the server closes the TCP connection once the closing handshake is done (§7.1.1)",
+        format!(
+            "the TCP connection was still open {} ms after the closing handshake",
+            o.transcript.events.last().map_or(0.0, |e| e.at_ms) as u64
+        ),
+    )
+}
+
+pub(super) fn bystander_unaffected(o: &Observed) -> Option<Failure> {
+    match &wire(o)?.bystander {
+        Some(Probe::Failed { error }) => failure(
+            "bystander_unaffected",
+            None,
+            "a client connected while the case ran still gets a pong for its ping",
+            format!("the bystander: {error}"),
+        ),
+        _ => None,
+    }
+}
+
+/// A 1011 or an HTTP 5xx on the wire layers, for `no_internal_error`.
+pub(super) fn internal_error(o: &Observed) -> Option<String> {
+    let w = wire(o)?;
+    match (&w.answer, &w.after, &w.obligation) {
+        (
+            Answer::Status {
+                status: status @ 500..,
+            },
+            _,
+            _,
+        ) => Some(format!("the handshake got HTTP {status}")),
+        // After a client's close, the server's close echoes the client's code: a 1011 there is the client's.
+        (_, _, Obligation::Close { .. }) => None,
+        (
+            _,
+            response @ Response::Closed {
+                code: Some(1011), ..
+            },
+            _,
+        ) => Some(response.to_string()),
+        _ => None,
+    }
+}

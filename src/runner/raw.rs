@@ -1,0 +1,476 @@
+//! Plays frame, handshake and disconnect cases on a raw socket, reading the server's bytes through the RFC 6455 oracle.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::{address_and_path, Log, Timing};
+use crate::case::{Case, Disconnect, Payload, Step};
+use crate::spec::Channel;
+use crate::spec::Expectation;
+use crate::target::Target;
+use crate::transcript::{Answer, Connect, Response, StepRecord, Transcript, WireRecord};
+use crate::wire::frame::{self, Frame};
+use crate::wire::handshake::{parse_answer, Handshake};
+use crate::wire::rfc::{self, Obligation, Reader, Received};
+
+/// Largest frame wsfuzz reads from a server, and largest handshake answer.
+const MAX_FRAME: usize = 16 << 20;
+const MAX_ANSWER: usize = 64 << 10;
+/// The ping that asks a server whether the connection is still in order.
+const SENTINEL: &[u8] = b"wsfuzz-sentinel";
+/// Most connections one burst opens, and most bytes one frame is dripped.
+const MAX_BURST: u16 = 100;
+const MAX_DRIP: usize = 32;
+
+/// Plays a raw case; the transcript's `wire` record holds what it found.
+pub(super) async fn run(
+    target: &Target,
+    channel: &Channel,
+    case: &Case,
+    timing: Timing,
+) -> Transcript {
+    let url = target.url(&case.endpoint);
+    let (address, path) = address_and_path(&url);
+    let mut log = Log::new();
+    let handshake = case.handshake.clone().unwrap_or_else(Handshake::standard);
+    let mut record = WireRecord {
+        must_refuse: handshake.must_refuse(),
+        answer: Answer::NotAwaited,
+        obligation: Obligation::KeepOpen,
+        after: Response::Skipped,
+        violations: Vec::new(),
+        tcp_closed: None,
+        deliberate_end: false,
+        bystander: None,
+    };
+    let mut transcript = Transcript {
+        url: url.clone(),
+        admission: channel.admits(&case.endpoint.params),
+        connect: Connect::Accepted,
+        greeting: None,
+        steps: case
+            .steps
+            .iter()
+            .map(|_| StepRecord {
+                expectation: Expectation::Anything,
+                response: Response::Skipped,
+            })
+            .collect(),
+        probe: None,
+        wire: None,
+        events: Vec::new(),
+    };
+    log.push(format!("connect {}", crate::case::abbreviate(&url)));
+    match timeout(timing.timeout, TcpStream::connect(address.as_str())).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            let mut conn = Conn {
+                stream,
+                reader: Reader::new(false, MAX_FRAME),
+                log: &mut log,
+                timing,
+            };
+            conn.play(case, &handshake, &address, &path, channel, &mut record)
+                .await;
+            transcript.wire = Some(record);
+        }
+        Ok(Err(e)) => {
+            transcript.connect = Connect::Unreachable {
+                error: format!("cannot connect to {address}: {e}"),
+            }
+        }
+        Err(_) => {
+            transcript.connect = Connect::Unreachable {
+                error: format!(
+                    "no TCP connection to {address} within {} ms",
+                    timing.timeout.as_millis()
+                ),
+            }
+        }
+    }
+    transcript.events = log.events;
+    transcript
+}
+
+struct Conn<'l> {
+    stream: TcpStream,
+    reader: Reader,
+    log: &'l mut Log,
+    timing: Timing,
+}
+
+/// Why a read loop stopped.
+enum Stop {
+    Pong,
+    Closed { code: Option<u16>, reason: String },
+    Ended(Response),
+}
+
+impl Conn<'_> {
+    async fn play(
+        &mut self,
+        case: &Case,
+        handshake: &Handshake,
+        address: &str,
+        path: &str,
+        channel: &Channel,
+        record: &mut WireRecord,
+    ) {
+        let request = handshake.encode(address, path);
+        if case.handshake.is_some() {
+            self.log
+                .push(format!("→ handshake {}", handshake.summary(path)));
+        }
+        if let Some(cut) = handshake.drop_after {
+            let _ = self
+                .write(&request[..cut.min(request.len())], handshake.chunk)
+                .await;
+            self.log.push(format!(
+                "→ dropped after {} bytes of the handshake",
+                cut.min(request.len())
+            ));
+            record.deliberate_end = true;
+            return;
+        }
+        if let Err(e) = self.write(&request, handshake.chunk).await {
+            record.answer = Answer::Dropped {
+                error: e.to_string(),
+            };
+            return;
+        }
+        record.answer = self.answer(handshake, record).await;
+        self.log.push(format!("← {}", record.answer));
+        if record.answer != (Answer::Status { status: 101 }) || record.must_refuse.is_some() {
+            return;
+        }
+        // Past the first frame the server must (or may) fail the connection for, nothing more is
+        // written: those frames cannot change the verdict, and unread bytes would turn the
+        // server's close into a reset that loses its close frame.
+        let frames: Vec<Frame> = case.steps.iter().filter_map(as_frame).collect();
+        let last = match rfc::obligation(&frames, channel.max_message_bytes) {
+            Obligation::Fail { at, .. } | Obligation::Either { at, .. } => at,
+            _ => frames.len(),
+        };
+        let mut sent: Vec<Frame> = Vec::new();
+        for step in &case.steps {
+            if sent.len() == last {
+                break;
+            }
+            let frame = match step {
+                Step::Frame(_) | Step::Send(_) => {
+                    as_frame(step).expect("frames and messages are frames")
+                }
+                Step::Wait { ms } => {
+                    self.log.push(format!("… {ms} ms"));
+                    tokio::time::sleep(Duration::from_millis((*ms).min(2_000))).await;
+                    continue;
+                }
+                Step::Burst { connections } => {
+                    self.burst(address, path, *connections).await;
+                    continue;
+                }
+                Step::Disconnect(how) => {
+                    self.disconnect(how).await;
+                    record.deliberate_end = true;
+                    return;
+                }
+            };
+            self.log.push(format!("→ {frame}"));
+            let bytes = frame.encode();
+            let pace = frame.drip.then_some(1);
+            sent.push(frame);
+            if let Err(e) = self.write(&bytes, pace).await {
+                // The server may have failed the connection already; what it sent is still to be read.
+                self.log.push(format!("write failed: {e}"));
+                break;
+            }
+        }
+        record.obligation = rfc::obligation(&sent, channel.max_message_bytes);
+        self.finish(record).await;
+        record.violations.append(&mut self.reader.violations);
+    }
+
+    /// Writes `bytes`, `pace` bytes at a time with a pause between, or all at once.
+    async fn write(&mut self, bytes: &[u8], pace: Option<usize>) -> std::io::Result<()> {
+        let Some(size) = pace else {
+            return self.write_now(bytes).await;
+        };
+        // A drip is bounded: past the first bytes, the rest goes at once.
+        let size = size.max(bytes.len() / 2_000).max(1);
+        let dripped = bytes.len().min(MAX_DRIP * size);
+        for chunk in bytes[..dripped].chunks(size) {
+            self.write_now(chunk).await?;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.write_now(&bytes[dripped..]).await
+    }
+
+    async fn write_now(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match timeout(self.timing.timeout, self.stream.write_all(bytes)).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server stopped reading",
+            )),
+        }
+    }
+
+    /// Reads the handshake answer and checks a 101 against RFC 6455 §4.2.2.
+    async fn answer(&mut self, handshake: &Handshake, record: &mut WireRecord) -> Answer {
+        let deadline = Instant::now() + self.timing.timeout;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match parse_answer(&bytes) {
+                Ok(Some(answer)) => {
+                    if answer.status == 101 {
+                        let has = |name: &str, token: &str| {
+                            answer.header(name).is_some_and(|v| {
+                                v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+                            })
+                        };
+                        if !has("Upgrade", "websocket") || !has("Connection", "upgrade") {
+                            record.violations.push("a 101 answer without `Upgrade: websocket` and `Connection: Upgrade` (§4.2.2)".into());
+                        }
+                        if let Some(key) = handshake.key() {
+                            let expected =
+                                tokio_tungstenite::tungstenite::handshake::derive_accept_key(
+                                    key.as_bytes(),
+                                );
+                            if answer.header("Sec-WebSocket-Accept") != Some(expected.as_str()) {
+                                record.violations.push("a 101 answer whose Sec-WebSocket-Accept does not match the key (§4.2.2)".into());
+                            }
+                        }
+                        self.reader = Reader::new(
+                            answer.header("Sec-WebSocket-Extensions").is_some(),
+                            MAX_FRAME,
+                        );
+                        self.reader.push(&answer.rest);
+                    }
+                    return Answer::Status {
+                        status: answer.status,
+                    };
+                }
+                Ok(None) if bytes.len() < MAX_ANSWER => {}
+                Ok(None) => {
+                    return Answer::Garbage {
+                        error: format!("no end of headers in {MAX_ANSWER} bytes"),
+                    }
+                }
+                Err(error) => return Answer::Garbage { error },
+            }
+            match timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => {
+                    return Answer::Silent {
+                        waited_ms: self.timing.timeout.as_millis() as u64,
+                    }
+                }
+                Ok(Ok(0)) => {
+                    return Answer::Dropped {
+                        error: "the server closed the connection".into(),
+                    }
+                }
+                Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => {
+                    return Answer::Dropped {
+                        error: e.to_string(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// After the client's frames: ask with a ping where the connection should be in order,
+    /// otherwise wait for the server's close; then complete the closing handshake.
+    async fn finish(&mut self, record: &mut WireRecord) {
+        let stop = match &record.obligation {
+            Obligation::KeepOpen | Obligation::Either { .. } => {
+                let ping = Frame::new(frame::PING, SENTINEL.to_vec());
+                self.log.push(format!("→ {ping}"));
+                let _ = self.write(&ping.encode(), None).await;
+                self.read_until(true).await
+            }
+            Obligation::Fail { .. } | Obligation::Close { .. } => self.read_until(false).await,
+        };
+        record.after = match stop {
+            Stop::Pong => {
+                // In order: the client closes, and the server must answer and close TCP.
+                self.log.push("→ frame close 1000");
+                let _ = self
+                    .write(&Frame::close(Some(1000), b"").encode(), None)
+                    .await;
+                if let Stop::Closed { .. } = self.read_until(false).await {
+                    record.tcp_closed = Some(self.wait_for_eof().await);
+                }
+                Response::Text {
+                    text: "pong".into(),
+                }
+            }
+            Stop::Closed { code, reason } => {
+                if !matches!(record.obligation, Obligation::Close { .. }) {
+                    // Answer the server's close, as a client must, then see TCP closed.
+                    let echo = code.filter(|c| rfc::close_code_allowed(*c)).unwrap_or(1000);
+                    let _ = self
+                        .write(&Frame::close(Some(echo), b"").encode(), None)
+                        .await;
+                }
+                record.tcp_closed = Some(self.wait_for_eof().await);
+                Response::Closed { code, reason }
+            }
+            Stop::Ended(response) => response,
+        };
+    }
+
+    /// Reads frames until a close, the end of the connection, the time-out, or (if asked) the sentinel's pong.
+    async fn read_until(&mut self, pong: bool) -> Stop {
+        let deadline = Instant::now() + self.timing.timeout;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut shown = 0;
+        loop {
+            loop {
+                let frame: Received = match self.reader.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(rfc::Unreadable::TooLarge(len)) => {
+                        return Stop::Ended(Response::TooLarge {
+                            error: format!("a frame of {len} bytes"),
+                        })
+                    }
+                };
+                if pong && rfc::is_pong_for(&frame, SENTINEL) {
+                    self.log.push("← pong");
+                    return Stop::Pong;
+                }
+                if frame.opcode == frame::CLOSE {
+                    let code = (frame.payload.len() >= 2)
+                        .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
+                    let reason =
+                        String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
+                            .into_owned();
+                    let response = Response::Closed {
+                        code,
+                        reason: reason.clone(),
+                    };
+                    self.log.push(format!("← {response}"));
+                    return Stop::Closed { code, reason };
+                }
+                if rfc::is_ping(&frame) {
+                    let _ = self
+                        .write(
+                            &Frame::new(frame::PONG, frame.payload.clone()).encode(),
+                            None,
+                        )
+                        .await;
+                }
+                if shown < 8 {
+                    shown += 1;
+                    let text = String::from_utf8_lossy(&frame.payload);
+                    self.log.push(format!(
+                        "← {} {}",
+                        frame::opcode_name(frame.opcode),
+                        crate::case::abbreviate(&text)
+                    ));
+                }
+            }
+            match timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => {
+                    return Stop::Ended(Response::Silent {
+                        waited_ms: self.timing.timeout.as_millis() as u64,
+                    })
+                }
+                Ok(Ok(0)) => {
+                    let response = Response::Dropped {
+                        error: "the server closed the TCP connection".into(),
+                    };
+                    self.log.push(format!("← {response}"));
+                    return Stop::Ended(response);
+                }
+                Ok(Ok(n)) => self.reader.push(&buf[..n]),
+                Ok(Err(e)) => {
+                    let response = Response::Dropped {
+                        error: e.to_string(),
+                    };
+                    self.log.push(format!("← {response}"));
+                    return Stop::Ended(response);
+                }
+            }
+        }
+    }
+
+    /// Whether the server closes TCP within the time-out (reading and discarding until then).
+    async fn wait_for_eof(&mut self) -> bool {
+        let mut buf = vec![0u8; 16 << 10];
+        let closed = timeout(self.timing.timeout, async {
+            loop {
+                match self.stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await
+        .is_ok();
+        self.log.push(if closed {
+            "← TCP closed"
+        } else {
+            "TCP still open"
+        });
+        closed
+    }
+
+    async fn disconnect(&mut self, how: &Disconnect) {
+        self.log
+            .push(format!("→ {}", Step::Disconnect(how.clone())));
+        match how {
+            Disconnect::Drop => {
+                let _ = self.stream.shutdown().await;
+            }
+            Disconnect::Reset => {
+                // SO_LINGER 0 makes the close below send a reset instead of a FIN.
+                let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            }
+            Disconnect::HalfClose => {
+                let _ = self.stream.shutdown().await;
+                self.wait_for_eof().await;
+            }
+            Disconnect::MidFrame(frame) => {
+                let bytes = frame.encode();
+                let _ = self.write(&bytes[..bytes.len() / 2], None).await;
+            }
+        }
+    }
+
+    /// Opens `connections` more connections to the endpoint, each dropped halfway through its handshake.
+    async fn burst(&mut self, address: &str, path: &str, connections: u16) {
+        self.log
+            .push(format!("→ open and drop {connections} connections"));
+        let request = Handshake::standard().encode(address, path);
+        for _ in 0..connections.min(MAX_BURST) {
+            if let Ok(Ok(mut other)) =
+                timeout(self.timing.timeout, TcpStream::connect(address)).await
+            {
+                let _ = timeout(
+                    self.timing.timeout,
+                    other.write_all(&request[..request.len() / 2]),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// The frame a step writes, if it writes one: a message becomes one final frame.
+fn as_frame(step: &Step) -> Option<Frame> {
+    match step {
+        Step::Frame(frame) => Some(frame.clone()),
+        Step::Send(Payload::Binary(bytes)) => Some(Frame::new(frame::BINARY, bytes.clone())),
+        Step::Send(payload) => Some(Frame::new(
+            frame::TEXT,
+            payload.text().unwrap_or_default().into_owned().into_bytes(),
+        )),
+        _ => None,
+    }
+}
