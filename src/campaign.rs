@@ -70,6 +70,8 @@ pub struct Finding {
     pub shrink: Shrunk,
     /// Set when the failure did not come back on a re-run.
     pub flaky: bool,
+    /// Set when the target was still down, so the case could be neither re-run nor shrunk.
+    pub target_down: bool,
     /// How many cases failed this check on this channel.
     pub occurrences: u64,
     pub reproduce: String,
@@ -312,7 +314,8 @@ async fn minimize(
             }
         }
     };
-    let reproduced = attempt(case.clone()).await;
+    let target_down = !wait_until_up(target, route, settings).await;
+    let reproduced = !target_down && attempt(case.clone()).await;
     let shrunk = if reproduced {
         shrink(case.clone(), settings.shrink, attempt).await
     } else {
@@ -349,7 +352,8 @@ async fn minimize(
         case_index: index,
         original_steps,
         shrink: shrunk,
-        flaky: !reproduced,
+        flaky: !reproduced && !target_down,
+        target_down,
         occurrences: 1,
         reproduce: format!(
             "{} --seed {} --case {index}",

@@ -41,7 +41,9 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
     let _ = writeln!(out, "  endpoint:  {}", crate::case::abbreviate(&f.endpoint));
     let _ = writeln!(out, "  expected:  {}", f.expected);
     let _ = writeln!(out, "  got:       {}", f.actual);
-    let how = if f.flaky {
+    let how = if f.target_down {
+        "the target did not come back, so it was neither re-run nor shrunk".to_string()
+    } else if f.flaky {
         "did not fail again on a re-run, so it was not shrunk".to_string()
     } else {
         let limit = if f.shrink.exhausted {

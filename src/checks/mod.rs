@@ -167,7 +167,16 @@ fn no_internal_error(o: &Observed) -> Option<Failure> {
     failure("no_internal_error", step, expected, response.to_string())
 }
 
+/// Whether the server was down after the case: then what its connections suffered is its
+/// death's doing, and `stays_responsive` alone reports it.
+fn server_down(o: &Observed) -> bool {
+    matches!(o.transcript.probe, Some(Probe::Failed { .. }))
+}
+
 fn no_abrupt_close(o: &Observed) -> Option<Failure> {
+    if server_down(o) {
+        return None;
+    }
     let expected = "every connection the server ends, it ends with a close frame";
     if let Connect::Broken { error } = &o.transcript.connect {
         return failure(

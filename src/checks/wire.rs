@@ -8,6 +8,14 @@ fn wire<'o>(o: &'o Observed) -> Option<&'o WireRecord> {
     o.transcript.wire.as_ref()
 }
 
+/// The wire record, unless the server was down after the case (see `server_down`).
+fn alive<'o>(o: &'o Observed) -> Option<&'o WireRecord> {
+    if super::server_down(o) {
+        return None;
+    }
+    wire(o)
+}
+
 pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
     let first = wire(o)?.violations.first()?;
     failure(
@@ -19,7 +27,7 @@ pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
 }
 
 pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
-    let w = wire(o)?;
+    let w = alive(o)?;
     let expected = match &w.must_refuse {
         Some(why) => format!("HTTP 4xx (the request must be refused: {why})"),
         None => "HTTP 101 or 4xx".to_string(),
@@ -36,7 +44,7 @@ pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
 }
 
 pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
-    let w = wire(o)?;
+    let w = alive(o)?;
     let (at, what, codes, either, app_close) = match &w.obligation {
         Obligation::Fail {
             at,
@@ -81,7 +89,7 @@ pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
 }
 
 pub(super) fn valid_frames_keep_the_connection(o: &Observed) -> Option<Failure> {
-    let w = wire(o)?;
+    let w = alive(o)?;
     let actual = match (&w.obligation, &w.after) {
         (
             _,
@@ -115,7 +123,7 @@ pub(super) fn valid_frames_keep_the_connection(o: &Observed) -> Option<Failure> 
 }
 
 pub(super) fn closes_tcp_after_close(o: &Observed) -> Option<Failure> {
-    let w = wire(o)?;
+    let w = alive(o)?;
     if w.tcp_closed != Some(false) {
         return None;
     }
@@ -131,7 +139,7 @@ pub(super) fn closes_tcp_after_close(o: &Observed) -> Option<Failure> {
 }
 
 pub(super) fn bystander_unaffected(o: &Observed) -> Option<Failure> {
-    match &wire(o)?.bystander {
+    match &alive(o)?.bystander {
         Some(Probe::Failed { error }) => failure(
             "bystander_unaffected",
             None,

@@ -135,13 +135,14 @@ impl Conn<'_> {
             record.deliberate_end = true;
             return;
         }
-        if let Err(e) = self.write(&request, handshake.chunk).await {
-            record.answer = Answer::Dropped {
+        let written = self.write(&request, handshake.chunk).await;
+        // A server may answer (and refuse) before the whole request is in: read its answer anyway.
+        record.answer = match (self.answer(handshake, record).await, written) {
+            (Answer::Dropped { .. } | Answer::Silent { .. }, Err(e)) => Answer::Dropped {
                 error: e.to_string(),
-            };
-            return;
-        }
-        record.answer = self.answer(handshake, record).await;
+            },
+            (answer, _) => answer,
+        };
         self.log.push(format!("← {}", record.answer));
         if record.answer != (Answer::Status { status: 101 }) || record.must_refuse.is_some() {
             return;
@@ -156,7 +157,7 @@ impl Conn<'_> {
         };
         let mut sent: Vec<Frame> = Vec::new();
         for step in &case.steps {
-            if sent.len() == last {
+            if sent.len() == last && as_frame(step).is_some() {
                 break;
             }
             let frame = match step {

@@ -113,7 +113,8 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
             });
         }
         if message.0 == TEXT && invalid_utf8(&message.1, frame.fin) {
-            return fail(i, "text that is not UTF-8 (§8.1)", &[1007]);
+            // 1007 is the code for it; 1002, the general protocol error, is taken too.
+            return fail(i, "text that is not UTF-8 (§8.1)", &[1007, 1002]);
         }
         if frame.fin {
             messages += 1;
@@ -145,7 +146,7 @@ pub fn close_problem(payload: &[u8]) -> Option<(&'static str, &'static [u16])> {
         ) {
             (true, true) => None,
             (false, true) => Some(("a close code that may not be sent (§7.4)", &[1002])),
-            (true, false) => Some(("a close reason that is not UTF-8 (§5.5.1)", &[1007])),
+            (true, false) => Some(("a close reason that is not UTF-8 (§5.5.1)", &[1007, 1002])),
             (false, false) => Some((
                 "a close code that may not be sent (§7.4), with a reason that is not UTF-8",
                 &[1002, 1007],
@@ -398,7 +399,10 @@ mod tests {
             codes(&obligation(&[text(b"a", false), text(b"b", true)], None)),
             [1002]
         );
-        assert_eq!(codes(&obligation(&[text(b"\xff", true)], None)), [1007]);
+        assert_eq!(
+            codes(&obligation(&[text(b"\xff", true)], None)),
+            [1007, 1002]
+        );
         // Invalid UTF-8 split across fragments, and a character split across them (fine).
         assert_eq!(
             codes(&obligation(
@@ -408,7 +412,7 @@ mod tests {
                 ],
                 None
             )),
-            [1007]
+            [1007, 1002]
         );
         assert_eq!(
             obligation(
@@ -462,7 +466,7 @@ mod tests {
         }
         assert_eq!(
             codes(&obligation(&[Frame::close(Some(1000), b"\xff")], None)),
-            [1007]
+            [1007, 1002]
         );
         assert_eq!(
             obligation(&[Frame::close(Some(1000), &[b'a'; 123])], None),

@@ -1,6 +1,8 @@
 //! Test servers for the Prompt Manager protocol: a correct one and ones with exactly one flaw each.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
