@@ -1,6 +1,6 @@
 //! A campaign: generate cases, run them, judge each transcript, shrink what fails, and keep the statistics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -86,6 +86,10 @@ pub struct Stats {
     pub cases: u64,
     pub seconds: f64,
     pub cases_per_second: f64,
+    /// Cases run on each layer.
+    pub layers: BTreeMap<Layer, u64>,
+    /// Distinct frame shapes written (header bits, mask, length encoding).
+    pub frame_shapes: usize,
 }
 
 /// What a campaign found, and why it ended if it ended early.
@@ -150,6 +154,8 @@ pub async fn run(
     let mut findings: Vec<Finding> = Vec::new();
     let mut seen: HashMap<(&'static str, String), usize> = HashMap::new();
     let mut stopped = None;
+    let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
+    let mut shapes: BTreeSet<String> = BTreeSet::new();
     let mut ran = 0;
     let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
         Some(index) => Box::new(std::iter::once(index)),
@@ -170,6 +176,14 @@ pub async fn run(
         let route = route_of(routes, &case);
         let transcript = play(target, route, &case, settings.timing).await;
         ran += 1;
+        *per_layer.entry(case.layer()).or_insert(0) += 1;
+        shapes.extend(case.steps.iter().filter_map(|s| {
+            if let Step::Frame(f) = s {
+                Some(f.shape())
+            } else {
+                None
+            }
+        }));
         let failures = judge(&Observed {
             case: &case,
             transcript: &transcript,
@@ -210,6 +224,8 @@ pub async fn run(
     }
     let seconds = started.elapsed().as_secs_f64();
     let stats = Stats {
+        layers: per_layer,
+        frame_shapes: shapes.len(),
         cases: ran,
         seconds,
         cases_per_second: if seconds > 0.0 {

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use crate::campaign::{Finding, Report};
 
+/// Most lines of a case or timeline shown in the text report.
+const SHOWN_LINES: usize = 24;
+
 /// The report as a person reads it at the end of a campaign.
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
@@ -22,6 +25,19 @@ pub fn text(report: &Report) -> String {
         "{} cases in {:.2} s ({:.0} cases/s), seed {}: {verdict}",
         stats.cases, stats.seconds, stats.cases_per_second, report.seed
     );
+    if stats.layers.len() > 1 || stats.frame_shapes > 0 {
+        let per_layer: Vec<String> = stats
+            .layers
+            .iter()
+            .map(|(layer, n)| format!("{n} {}", layer.name()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  cases per layer: {}; {} distinct frame shapes",
+            per_layer.join(", "),
+            stats.frame_shapes
+        );
+    }
     if let Some(why) = &report.stopped {
         let _ = writeln!(out, "stopped early: {why}");
     }
@@ -62,13 +78,27 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
         )
     };
     let _ = writeln!(out, "  minimal case ({how}):");
-    for line in f.case.to_string().lines() {
+    // A long case is shown by its head; the JSON report holds all of it.
+    let text = f.case.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    for line in lines.iter().take(SHOWN_LINES) {
         let _ = writeln!(out, "    {line}");
+    }
+    if lines.len() > SHOWN_LINES {
+        let _ = writeln!(out, "    … and {} more steps", lines.len() - SHOWN_LINES);
     }
     if !f.transcript.is_empty() {
         let _ = writeln!(out, "  what happened:");
-        for event in &f.transcript {
+        for event in f.transcript.iter().take(SHOWN_LINES) {
             let _ = writeln!(out, "    {event}");
+        }
+        if f.transcript.len() > SHOWN_LINES {
+            let last = &f.transcript[f.transcript.len() - 1];
+            let _ = writeln!(
+                out,
+                "    … {} more events, the last:\n    {last}",
+                f.transcript.len() - SHOWN_LINES
+            );
         }
     }
     let _ = writeln!(out, "  Reproduce with: {}", f.reproduce);

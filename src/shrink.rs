@@ -70,14 +70,24 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         handshake: case.handshake.clone(),
         steps,
     };
+    // Few steps: each alone first. Many (a ping flood): cut runs of them, halves first, so a
+    // long case shrinks in logarithmic rather than linear rounds.
     let keep_one = (0..steps.len())
-        .filter(move |_| steps.len() > 2)
+        .filter(move |_| (3..=8).contains(&steps.len()))
         .map(move |keep| with_steps(vec![steps[keep].clone()]));
-    let drop_one = (0..steps.len()).rev().map(move |drop| {
-        let mut fewer = steps.clone();
-        fewer.remove(drop);
-        with_steps(fewer)
-    });
+    let fewer = cuts(steps.len())
+        .into_iter()
+        .rev()
+        .rev()
+        .map(move |cut| with_steps(apply(steps, cut)));
+    let drop_one = (0..steps.len())
+        .rev()
+        .filter(move |_| steps.len() > 16)
+        .map(move |drop| {
+            let mut fewer = steps.clone();
+            fewer.remove(drop);
+            with_steps(fewer)
+        });
     let simpler_steps = steps.iter().enumerate().flat_map(move |(i, step)| {
         step_candidates(step).map(move |simpler| {
             let mut changed = steps.clone();
@@ -106,6 +116,7 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         })
     });
     keep_one
+        .chain(fewer)
         .chain(drop_one)
         .chain(simpler_steps)
         .chain(simpler_handshake)

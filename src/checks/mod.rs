@@ -39,13 +39,23 @@ pub struct Failure {
     pub actual: String,
 }
 
+/// HTTP statuses that say the server itself failed (501 and 505 are refusals of what was asked).
+pub fn internal_status(status: u16) -> bool {
+    matches!(status, 500 | 502..=504)
+}
+
+/// HTTP statuses that refuse a request cleanly: 4xx, and 501/505 for what the server does not do.
+pub fn refusal_status(status: u16) -> bool {
+    matches!(status, 400..=499 | 501 | 505)
+}
+
 /// Codes that say the client sent something wrong (RFC 6455 §7.4.1).
 pub const FITTING_CLOSE_CODES: [u16; 5] = [1002, 1003, 1007, 1008, 1009];
 
 /// Every check, in the order findings are reported.
 pub const CHECKS: &[Check] = &[
     Check { name: "stays_responsive", about: "after every case a fresh connection still gets its handshake (and greeting) in time", run: stays_responsive },
-    Check { name: "no_internal_error", about: "the server never closes with 1011 nor answers a handshake with HTTP 5xx", run: no_internal_error },
+    Check { name: "no_internal_error", about: "the server never closes with 1011 nor answers a handshake with HTTP 500, 502, 503 or 504", run: no_internal_error },
     Check { name: "no_abrupt_close", about: "the server never ends a connection without a close frame (the client's 1006)", run: no_abrupt_close },
     Check { name: "no_leaked_internals", about: "no stack trace or exception text in messages, close reasons or HTTP bodies", run: no_leaked_internals },
     Check { name: "greets_on_connect", about: "a known endpoint accepts the connection and sends the greeting the spec promises, in time", run: greets_on_connect },
@@ -138,12 +148,12 @@ fn stays_responsive(o: &Observed) -> Option<Failure> {
 }
 
 fn no_internal_error(o: &Observed) -> Option<Failure> {
-    let expected = "no 1011 close and no HTTP 5xx";
+    let expected = "no 1011 close and no HTTP 500, 502, 503 or 504";
     if let Some(actual) = wire::internal_error(o) {
         return failure("no_internal_error", None, expected, actual);
     }
     if let Connect::Refused { status, body } = &o.transcript.connect {
-        if *status >= 500 {
+        if internal_status(*status) {
             return failure(
                 "no_internal_error",
                 None,
@@ -294,7 +304,7 @@ fn greets_on_connect(o: &Observed) -> Option<Failure> {
         format!("the handshake is accepted and {} arrives", names(greeting))
     };
     match &t.connect {
-        Connect::Refused { status, .. } if *status < 500 => {
+        Connect::Refused { status, .. } if !internal_status(*status) => {
             return failure(
                 "greets_on_connect",
                 None,
@@ -328,8 +338,8 @@ fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
         None => "HTTP 4xx or a close 1008 or 4000-4999".to_string(),
     };
     match &t.connect {
-        Connect::Refused { status, .. } if (400..500).contains(status) => return None,
-        Connect::Refused { status, .. } if *status < 500 => {
+        Connect::Refused { status, .. } if refusal_status(*status) => return None,
+        Connect::Refused { status, .. } if !internal_status(*status) => {
             return failure(
                 "refuses_unknown_endpoint",
                 None,

@@ -34,9 +34,9 @@ pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
     };
     let actual = match (&w.answer, &w.must_refuse) {
         (Answer::NotAwaited, _) => return None,
-        (Answer::Status { status: 400..=499 }, _) => return None,
+        (Answer::Status { status }, _) if super::refusal_status(*status) => return None,
         (Answer::Status { status: 101 }, None) => return None,
-        (Answer::Status { status: 500.. }, _) => return None,
+        (Answer::Status { status }, _) if super::internal_status(*status) => return None,
         (Answer::Status { status: 101 }, Some(_)) => "HTTP 101: the server accepted it".to_string(),
         (answer, _) => answer.to_string(),
     };
@@ -150,17 +150,13 @@ pub(super) fn bystander_unaffected(o: &Observed) -> Option<Failure> {
     }
 }
 
-/// A 1011 or an HTTP 5xx on the wire layers, for `no_internal_error`.
+/// A 1011 or an HTTP 500/502/503/504 on the wire layers, for `no_internal_error`.
 pub(super) fn internal_error(o: &Observed) -> Option<String> {
     let w = wire(o)?;
     match (&w.answer, &w.after, &w.obligation) {
-        (
-            Answer::Status {
-                status: status @ 500..,
-            },
-            _,
-            _,
-        ) => Some(format!("the handshake got HTTP {status}")),
+        (Answer::Status { status }, _, _) if super::internal_status(*status) => {
+            Some(format!("the handshake got HTTP {status}"))
+        }
         // After a client's close, the server's close echoes the client's code: a 1011 there is the client's.
         (_, _, Obligation::Close { .. }) => None,
         (

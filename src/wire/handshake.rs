@@ -106,11 +106,24 @@ impl Handshake {
         if self.method != "GET" {
             return Some(format!("the method is {:?}, not GET", self.method));
         }
-        if self.version != "HTTP/1.1" {
-            return Some(format!(
-                "the HTTP version is {:?}, not HTTP/1.1",
-                self.version
-            ));
+        // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1".
+        let version = self
+            .version
+            .strip_prefix("HTTP/")
+            .and_then(|v| v.split_once('.'))
+            .and_then(|(major, minor)| {
+                let digit = |d: &str| (d.len() == 1).then(|| d.parse::<u8>().ok()).flatten();
+                Some((digit(major)?, digit(minor)?))
+            });
+        match version {
+            None => return Some(format!("{:?} is not an HTTP version", self.version)),
+            Some(v) if v < (1, 1) => {
+                return Some(format!(
+                    "the HTTP version is {:?}, older than HTTP/1.1",
+                    self.version
+                ))
+            }
+            Some(_) => {}
         }
         let has_token = |name: &str, token: &str| {
             self.values(name)
@@ -130,7 +143,8 @@ impl Handshake {
             _ => return Some("more than one Sec-WebSocket-Key".into()),
         }
         match self.values("Sec-WebSocket-Version").as_slice() {
-            ["13"] => None,
+            // `013` breaks the grammar's letter, not its sense: servers may read it as 13.
+            [v] if v.trim().trim_start_matches('0') == "13" => None,
             [] => Some("no Sec-WebSocket-Version".into()),
             [other] => Some(format!("Sec-WebSocket-Version {other:?}, not 13")),
             _ => Some("more than one Sec-WebSocket-Version".into()),
@@ -146,11 +160,12 @@ impl Handshake {
     }
 }
 
-/// 16 bytes in base64: 22 significant characters, the last of them carrying 2 bits, then `==`.
+/// 16 bytes in base64: 22 significant characters, then `==`. Stray bits in the last character
+/// are let through, as decoders commonly do.
 fn valid_key(key: &str) -> bool {
     let b = key.trim().as_bytes();
     let base64 = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
-    b.len() == 24 && b[..22].iter().all(base64) && b"AQgw".contains(&b[21]) && &b[22..] == b"=="
+    b.len() == 24 && b[..22].iter().all(base64) && &b[22..] == b"=="
 }
 
 /// A server's answer to the upgrade request.
@@ -221,6 +236,11 @@ mod tests {
         };
         assert!(with(&|h| h.method = "POST".into()).is_some());
         assert!(with(&|h| h.version = "HTTP/1.0".into()).is_some());
+        assert!(with(&|h| h.version = "HTTP/9".into()).is_some());
+        assert!(
+            with(&|h| h.version = "HTTP/2.0".into()).is_none(),
+            "at least 1.1 is allowed"
+        );
         assert!(with(&|h| h.headers.retain(|(n, _)| n != "Sec-WebSocket-Key")).is_some());
         assert!(with(&|h| h.headers.push(("Sec-WebSocket-Key".into(), KEY.into()))).is_some());
         assert!(with(&|h| h.headers[2].1 = "short".into()).is_some());

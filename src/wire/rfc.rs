@@ -114,7 +114,15 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
         }
         if message.0 == TEXT && invalid_utf8(&message.1, frame.fin) {
             // 1007 is the code for it; 1002, the general protocol error, is taken too.
-            return fail(i, "text that is not UTF-8 (§8.1)", &[1007, 1002]);
+            if frame.fin {
+                return fail(i, "text that is not UTF-8 (§8.1)", &[1007, 1002]);
+            }
+            // Mid-message a server may fail at once or wait for the end (Autobahn 6.4 calls both fine).
+            lenient.get_or_insert(Obligation::Either {
+                at: i + 1,
+                what: "a text fragment that cannot become UTF-8 (§8.1)".into(),
+                codes: vec![1007, 1002],
+            });
         }
         if frame.fin {
             messages += 1;
@@ -423,6 +431,12 @@ mod tests {
                 None
             ),
             Obligation::KeepOpen
+        );
+        // A fragment that can never become UTF-8 may be failed at once or at the message's end.
+        let early = obligation(&[text(b"\xa0", false)], None);
+        assert!(
+            matches!(early, Obligation::Either { ref codes, .. } if codes == &[1007, 1002]),
+            "{early:?}"
         );
         // Control frames may come between fragments.
         let between = [
