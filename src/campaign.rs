@@ -200,11 +200,12 @@ pub async fn run(
                 channel: &route.channel.id,
                 case_index: index,
             });
+            let first = (failure, transcript.events.clone());
             let finding = minimize(
                 target,
                 route,
                 case.clone(),
-                failure,
+                first,
                 index,
                 settings,
                 &interrupted,
@@ -292,12 +293,13 @@ async fn minimize(
     target: &Target,
     route: &Route,
     case: Case,
-    failure: Failure,
+    // The failure as first seen, with that run's timeline: what is reported if no re-run fails.
+    first: (Failure, Vec<Event>),
     index: u64,
     settings: &Settings,
     interrupted: &AtomicBool,
 ) -> Finding {
-    let check = failure.check;
+    let check = first.0.check;
     let original_steps = case.steps.len();
     let last: Mutex<Option<(Failure, Vec<Event>)>> = Mutex::new(None);
     let admission = route.channel.admits(&case.endpoint.params);
@@ -345,7 +347,7 @@ async fn minimize(
     let last = last
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (failure, transcript) = last.unwrap_or((failure, Vec::new()));
+    let (failure, transcript) = last.unwrap_or(first);
     let minimal = shrunk.case.clone();
     let url = target.url(&minimal.endpoint);
     let at = match failure.step {

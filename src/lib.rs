@@ -13,10 +13,15 @@
 //! - [`spec`]: a protocol as data, read from an AsyncAPI file: channels, messages, replies,
 //!   greetings, the error envelope, and what each message a client sends should get.
 //! - [`target`]: the server's URL resolved into the spec's channels (routes).
-//! - [`case`]: what one client does: connect to an endpoint, send messages.
-//! - [`gen`]: proptest strategies for cases: valid messages from the schemas, near-misses,
-//!   garbage, oversized and deeply nested input, hostile endpoint parameters.
-//! - [`runner`]: plays a case over a real connection and records a [`transcript`].
+//! - [`case`]: what one client does: connect to an endpoint (or send a raw handshake), then
+//!   send messages, write raw frames, wait, open bursts of connections, or disconnect.
+//! - [`wire`]: frames and handshakes as data, and RFC 6455 as an oracle: what a client's
+//!   frames oblige a server to do, and what is wrong with a server's frames.
+//! - [`gen`]: proptest strategies for cases on four layers: messages (valid ones from the
+//!   schemas, near-misses, garbage, oversized and deeply nested input, hostile endpoint
+//!   parameters), frames, handshakes and disconnects.
+//! - [`runner`]: plays a case over a real connection (messages through tokio-tungstenite, the
+//!   rest byte for byte on a raw socket) and records a [`transcript`].
 //! - [`checks`]: pure functions from a transcript to failures; one flaw, one check.
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
 //! - [`campaign`]: the loop tying these together, with statistics and reproductions.

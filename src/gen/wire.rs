@@ -71,19 +71,23 @@ fn data_frame() -> impl Strategy<Value = Frame> {
 
 /// RSV bits, reserved opcodes, missing masks.
 fn odd_header() -> impl Strategy<Value = Frame> {
+    // Mostly one oddity, sometimes several at once (bit 0: RSV bits, bit 1: a reserved opcode,
+    // bit 2: no mask), on a final or unfinished frame.
+    let single = proptest::sample::select(vec![1u8, 2, 4]);
+    let several = proptest::sample::select(vec![3u8, 5, 6, 7]);
     (
         data_frame(),
-        0u8..3,
+        prop_oneof![3 => single, 1 => several],
         1u8..=7,
         prop_oneof![3u8..=7, 0xBu8..=0xF],
+        proptest::bool::weighted(0.8),
     )
-        .prop_map(|(frame, kind, rsv, opcode)| match kind {
-            0 => Frame { rsv, ..frame },
-            1 => Frame { opcode, ..frame },
-            _ => Frame {
-                masked: false,
-                ..frame
-            },
+        .prop_map(|(frame, kinds, rsv, opcode, fin)| Frame {
+            rsv: if kinds & 1 != 0 { rsv } else { frame.rsv },
+            opcode: if kinds & 2 != 0 { opcode } else { frame.opcode },
+            masked: kinds & 4 == 0,
+            fin,
+            ..frame
         })
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -40,6 +41,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long RFC 6455's closing handshake may take before the TCP connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a failed connection's peer must stay quiet before the server closes it.
+const LINGER_QUIET: Duration = Duration::from_millis(50);
 /// Pause after a failed accept so that a persistent failure (e.g. no file descriptors
 /// left) does not spin the loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -283,13 +286,40 @@ async fn next_queued(queue: &mut Option<mpsc::Receiver<Utf8Bytes>>) -> Option<Ut
 /// Answers a read error: the peer gets the close code RFC 6455 names for it if the
 /// connection can still carry one.
 async fn fail(ws: &mut Ws, error: WsError) {
-    match error {
-        WsError::Capacity(_) => close(ws, CloseCode::Size, "message too large").await,
-        WsError::Utf8(_) => close(ws, CloseCode::Invalid, "invalid UTF-8 in text message").await,
+    let (code, reason) = match error {
+        WsError::Capacity(_) => (CloseCode::Size, "message too large"),
+        WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8 in text message"),
         // The peer is gone; there is nobody left to tell.
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {}
-        WsError::Protocol(_) => close(ws, CloseCode::Protocol, "protocol error").await,
-        _ => {}
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
+        WsError::Protocol(_) => (CloseCode::Protocol, "protocol error"),
+        _ => return,
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if matches!(
+        timeout(CLOSE_TIMEOUT, ws.send(Message::Close(Some(frame)))).await,
+        Ok(Ok(()))
+    ) {
+        linger(ws).await;
+    }
+}
+
+/// After a read error the frames that follow cannot be parsed: read and discard raw bytes
+/// until the peer falls quiet (its close frame has come) or `CLOSE_TIMEOUT` passes. Closing
+/// with unread bytes would send a reset, and a reset can destroy the close frame in flight.
+async fn linger(ws: &mut Ws) {
+    let stream = ws.get_mut();
+    let deadline = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+    let mut buf = [0u8; 8192];
+    while tokio::time::Instant::now() < deadline {
+        match timeout(LINGER_QUIET, stream.read(&mut buf)).await {
+            // A read that starts with a final close frame is the peer's answer: done.
+            Ok(Ok(n @ 1..)) if buf[..n].starts_with(&[0x88]) => return,
+            Ok(Ok(1..)) => continue,
+            _ => return,
+        }
     }
 }
 
