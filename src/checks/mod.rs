@@ -202,35 +202,42 @@ fn no_abrupt_close(o: &Observed) -> Option<Failure> {
 }
 
 /// Shapes of stack traces and exception messages from common server stacks.
+const LEAK_PATTERNS: [&str; 10] = [
+    r"Traceback \(most recent call last\)",
+    r#"File "[^"]+", line \d+"#,
+    r"panicked at",
+    r"stack backtrace:",
+    r"goroutine \d+ \[",
+    r"Exception in thread",
+    r"\bat [\w$.]+\([\w$]+\.(java|kt|scala):\d+\)",
+    r"\bat .+\.(js|mjs|cjs|ts):\d+:\d+\)?",
+    r"\b[A-Z]\w*(Error|Exception): ",
+    r"\bat [\w.]+\.\w+\(.*\) in .+:line \d+",
+];
+
 fn leak_patterns() -> &'static [Regex] {
     static PATTERNS: OnceLock<Vec<Regex>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        [
-            r"Traceback \(most recent call last\)",
-            r#"File "[^"]+", line \d+"#,
-            r"panicked at",
-            r"stack backtrace:",
-            r"goroutine \d+ \[",
-            r"Exception in thread",
-            r"\bat [\w$.]+\([\w$]+\.(java|kt|scala):\d+\)",
-            r"\bat .+\.(js|mjs|cjs|ts):\d+:\d+\)?",
-            r"\b[A-Z]\w*(Error|Exception): ",
-            r"\bat [\w.]+\.\w+\(.*\) in .+:line \d+",
-        ]
-        .iter()
-        .map(|p| Regex::new(p).expect("leak patterns are valid regexes"))
-        .collect()
+        LEAK_PATTERNS
+            .iter()
+            .map(|p| Regex::new(p).expect("leak patterns are valid regexes"))
+            .collect()
     })
 }
 
 fn no_leaked_internals(o: &Observed) -> Option<Failure> {
     // Text the client itself sent may legitimately come back (an echo), so it does not count.
-    let sent: Vec<String> = o.case.sent_texts().map(|t| t.into_owned()).collect();
+    // It is serialized only when a pattern matches, which is rare: messages can be megabytes.
+    let sent: std::cell::OnceCell<Vec<String>> = std::cell::OnceCell::new();
     let leak = |text: &str| {
         leak_patterns()
             .iter()
             .flat_map(|p| p.find_iter(text))
-            .find(|m| !sent.iter().any(|s| s.contains(m.as_str())))
+            .find(|m| {
+                let sent =
+                    sent.get_or_init(|| o.case.sent_texts().map(|t| t.into_owned()).collect());
+                !sent.iter().any(|s| s.contains(m.as_str()))
+            })
             .map(|m| m.as_str().to_string())
     };
     let expected = "no stack trace or exception text";
