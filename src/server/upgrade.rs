@@ -89,22 +89,7 @@ pub(super) async fn upgrade(
 
 /// The request as wsfuzz's handshake model, so the server refuses exactly what RFC 6455 forbids.
 fn read_request(request: &httparse::Request, leftover: Vec<u8>) -> (Handshake, String, Vec<u8>) {
-    let handshake = Handshake {
-        method: request.method.unwrap_or("").to_string(),
-        version: format!("HTTP/1.{}", request.version.unwrap_or(1)),
-        headers: request
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
-        chunk: None,
-        drop_after: None,
-    };
+    let handshake = Handshake::from_request(request);
     (handshake, request.path.unwrap_or("/").to_string(), leftover)
 }
 

@@ -41,6 +41,17 @@ impl Handshake {
         }
     }
 
+    /// A request as a server read it, so a server can judge it by the same rules.
+    pub fn from_request(request: &httparse::Request) -> Handshake {
+        Handshake {
+            method: request.method.unwrap_or("").to_string(),
+            version: format!("HTTP/1.{}", request.version.unwrap_or(1)),
+            headers: headers_of(request.headers),
+            chunk: None,
+            drop_after: None,
+        }
+    }
+
     /// The request's bytes for `host` and `path`.
     pub fn encode(&self, host: &str, path: &str) -> Vec<u8> {
         let mut out = format!("{} {path} {}\r\n", self.method, self.version);
@@ -187,6 +198,18 @@ impl Answer {
     }
 }
 
+fn headers_of(headers: &[httparse::Header]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Parses a response head; `Ok(None)` while more bytes are needed.
 pub fn parse_answer(bytes: &[u8]) -> Result<Option<Answer>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 128];
@@ -195,16 +218,7 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Option<Answer>, String> {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(end)) => Ok(Some(Answer {
             status: response.code.unwrap_or(0),
-            headers: response
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: headers_of(response.headers),
             rest: bytes[end..].to_vec(),
         })),
         Err(e) => Err(format!("not an HTTP response: {e}")),

@@ -99,22 +99,7 @@ async fn handshake(stream: &mut TcpStream, flaw: WireFlaw) -> Option<Vec<u8>> {
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(&head) {
             Ok(httparse::Status::Complete(end)) => {
-                let request = Handshake {
-                    method: parsed.method.unwrap_or("").into(),
-                    version: format!("HTTP/1.{}", parsed.version.unwrap_or(1)),
-                    headers: parsed
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_string(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                    chunk: None,
-                    drop_after: None,
-                };
+                let request = Handshake::from_request(&parsed);
                 break (request, end);
             }
             Ok(httparse::Status::Partial) if head.len() < 1 << 20 => {}
