@@ -1,6 +1,6 @@
 //! Command-line flags, turned into validated settings before any work starts.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -232,8 +232,4 @@ fn random_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
-}
-
-pub fn serve_address(host: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(host, port)
 }

@@ -35,7 +35,7 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Fuzz(args) => fuzz(args).await,
         Command::Serve { port, host } => {
-            let addr = wsfuzz::cli::serve_address(host, port);
+            let addr = std::net::SocketAddr::new(host, port);
             eprintln!("wsfuzz: reference Prompt Manager server on ws://{addr} (Ctrl-C stops it)");
             tokio::select! {
                 result = server::serve(addr) => match result {

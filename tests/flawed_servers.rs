@@ -11,7 +11,7 @@ use wsfuzz::case::{Payload, Step};
 async fn only_finding(flaw: Flaw, check: &str) -> Finding {
     let addr = start(flaw).await;
     let report: Report = campaign(addr, &settings(7, 200)).await;
-    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    let checks = support::checks_of(&report);
     assert_eq!(
         checks,
         [check],
@@ -167,7 +167,7 @@ async fn a_ping_flood_neither_hangs_wsfuzz_nor_fills_its_memory() {
     let started = std::time::Instant::now();
     let report = campaign(addr, &settings(7, 10)).await;
     // Every message goes unanswered under the flood: that is the one finding, found in bounded time.
-    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    let checks = support::checks_of(&report);
     assert!(
         checks.contains(&"valid_request_gets_reply") || checks.contains(&"bad_input_gets_error"),
         "{checks:?}"
@@ -208,7 +208,7 @@ async fn a_target_that_dies_ends_the_campaign_with_a_report() {
         "{:?}",
         report.stopped
     );
-    let checks: Vec<&str> = report.findings.iter().map(|f| f.check).collect();
+    let checks = support::checks_of(&report);
     assert_eq!(checks, ["stays_responsive"]);
     assert!(report.stats.cases < 200);
 }

@@ -134,6 +134,11 @@ impl Frame {
     }
 }
 
+/// Whether RFC 6455 defines the opcode (§5.2): continuation, text, binary, close, ping, pong.
+pub fn known_opcode(opcode: u8) -> bool {
+    matches!(opcode, 0..=2 | 8..=10)
+}
+
 pub fn opcode_name(opcode: u8) -> String {
     match opcode {
         CONTINUATION => "continuation".into(),

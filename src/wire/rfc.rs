@@ -1,6 +1,6 @@
 //! RFC 6455 as an oracle: what a client's frames oblige a server to do, and what is wrong with a server's frames.
 
-use super::frame::{Frame, Length, CLOSE, CONTINUATION, PING, PONG, TEXT};
+use super::frame::{known_opcode, Frame, Length, CLOSE, CONTINUATION, PING, PONG, TEXT};
 
 /// What a server owes a client for the frames it sent, in order.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -54,7 +54,7 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
                 &[1002],
             );
         }
-        if !matches!(frame.opcode, 0..=2 | 8..=10) {
+        if !known_opcode(frame.opcode) {
             return fail(i, "a reserved opcode (§5.2)", &[1002]);
         }
         if matches!(frame.length, Length::Declared(n) if n >= ABSURD) {
@@ -283,7 +283,7 @@ impl Reader {
                 f.rsv
             ));
         }
-        if !matches!(f.opcode, 0..=2 | 8..=10) {
+        if !known_opcode(f.opcode) {
             note(format!("{name} (§5.2)"));
             return;
         }

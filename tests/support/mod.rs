@@ -279,6 +279,11 @@ async fn close(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
     .await;
 }
 
+/// The checks a report's findings failed, in order.
+pub fn checks_of(report: &Report) -> Vec<&'static str> {
+    report.findings.iter().map(|f| f.check).collect()
+}
+
 pub fn spec() -> Spec {
     Spec::parse(wsfuzz::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml")
         .expect("the bundled spec reads")

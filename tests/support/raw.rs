@@ -147,8 +147,7 @@ impl Conn {
         let mut buf = vec![0u8; 64 << 10];
         loop {
             while let Some(frame) = self.next_frame() {
-                if !matches!(frame.opcode, 0..=2 | 8..=10)
-                    && self.flaw == WireFlaw::DiesOnReservedOpcode
+                if !frame::known_opcode(frame.opcode) && self.flaw == WireFlaw::DiesOnReservedOpcode
                 {
                     shared.dead.notify_waiters();
                     return false;
