@@ -42,6 +42,7 @@ pub mod shrink;
 pub mod spec;
 pub mod target;
 pub mod transcript;
+pub mod watch;
 pub mod wire;
 
 /// The Prompt Manager spec, built in so `wsfuzz demo` and `wsfuzz connect --type` work anywhere.
