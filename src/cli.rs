@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::campaign::Settings;
 use crate::case::Layer;
+use crate::checks::process::Limits;
 use crate::runner::Timing;
 use crate::shrink::Budget;
 use crate::spec::Spec;
 use crate::target::Target;
+use crate::watch::Spawn;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -80,6 +82,25 @@ pub struct FuzzArgs {
     /// Layers to draw cases from: messages, frames, handshake, disconnect (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = layer)]
     pub layers: Vec<Layer>,
+    /// Start the target with this shell command, watch it for crashes, panics and resource
+    /// use, and restart it after a crash. `{port}` in it (and in the URL) becomes a free port.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    /// Seconds a spawned target may take to accept connections.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub startup: f64,
+    /// CPU seconds one case may cost a spawned target (or 20 times the median case, if more).
+    #[arg(long, value_name = "SECS", default_value_t = 0.5)]
+    pub max_case_cpu: f64,
+    /// MiB by which one case may raise a spawned target's peak resident memory.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub max_memory_jump: u64,
+    /// MiB by which a spawned target's resident memory may grow over the campaign.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub max_memory_growth: u64,
+    /// Open descriptors by which a spawned target may grow over the campaign.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub max_fd_growth: u64,
 }
 
 fn layer(name: &str) -> Result<Layer, String> {
@@ -144,9 +165,36 @@ impl FuzzArgs {
     /// The target and settings of the campaign these flags ask for.
     pub fn settings(&self) -> Result<(Target, Settings), Misuse> {
         let spec = self.spec.as_deref().map(load_spec).transpose()?;
-        let target = Target::resolve(&self.url, spec.as_ref()).map_err(Misuse)?;
+        let uses_port =
+            self.url.contains(PORT) || self.spawn.as_deref().is_some_and(|c| c.contains(PORT));
+        if uses_port && self.spawn.is_none() {
+            return Err(Misuse(format!(
+                "{PORT} in the URL needs --spawn, which picks the port"
+            )));
+        }
+        let port = if uses_port {
+            free_port()?.to_string()
+        } else {
+            String::new()
+        };
+        let url = self.url.replace(PORT, &port);
+        let target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
         let timeout = seconds(self.timeout, "timeout")?;
+        let spawn = match &self.spawn {
+            Some(command) if command.trim().is_empty() => {
+                return Err(Misuse("--spawn needs a command".into()))
+            }
+            Some(command) => Some(Spawn {
+                command: command.replace(PORT, &port),
+                address: target.authority(),
+                startup: seconds(self.startup, "startup")?,
+            }),
+            None => None,
+        };
         let mut command = format!("wsfuzz fuzz {}", crate::campaign::shell_quote(&self.url));
+        if let Some(spawn) = &self.spawn {
+            command.push_str(&format!(" --spawn {}", crate::campaign::shell_quote(spawn)));
+        }
         if let Some(spec) = &self.spec {
             command.push_str(&format!(
                 " --spec {}",
@@ -176,6 +224,14 @@ impl FuzzArgs {
             recover: seconds(self.recover, "recover")?,
             command,
             layers: self.layers.clone(),
+            spawn,
+            limits: Limits {
+                cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
+                memory_jump: self.max_memory_jump << 20,
+                memory_growth: self.max_memory_growth << 20,
+                fd_growth: self.max_fd_growth,
+                ..Limits::default()
+            },
         };
         Ok((target, settings))
     }
@@ -224,6 +280,17 @@ impl ConnectArgs {
             }
         }
     }
+}
+
+/// The placeholder for the port a spawned target listens on.
+const PORT: &str = "{port}";
+
+/// A port free now on the loopback interface, for a target wsfuzz starts.
+fn free_port() -> Result<u16, Misuse> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| Misuse(format!("cannot find a free port for {PORT}: {e}")))
 }
 
 /// A seed from the clock, for campaigns that do not name one; the report prints it.

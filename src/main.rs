@@ -136,18 +136,23 @@ async fn demo(cases: u64, seed: Option<u64>) -> ExitCode {
     }
     let url = format!("ws://{}", server.local_addr());
     eprintln!("wsfuzz: started the reference Prompt Manager server on {url}");
-    let args = FuzzArgs {
+    let mut words = vec![
+        "wsfuzz".to_string(),
+        "fuzz".into(),
         url,
-        spec: Some(spec_path),
-        cases,
-        time: None,
-        seed,
-        only_case: None,
-        json: None,
-        timeout: 2.0,
-        shrink_attempts: 500,
-        recover: 10.0,
-        layers: Vec::new(),
+        "--spec".into(),
+        spec_path.display().to_string(),
+        "--cases".into(),
+        cases.to_string(),
+    ];
+    if let Some(seed) = seed {
+        words.extend(["--seed".into(), seed.to_string()]);
+    }
+    let args = match Cli::try_parse_from(words) {
+        Ok(Cli {
+            command: Command::Fuzz(args),
+        }) => args,
+        _ => return fail(MISUSE, "cannot build the demo campaign's flags"),
     };
     let code = fuzz(args).await;
     let _ = std::fs::remove_dir_all(&dir);

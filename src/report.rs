@@ -38,6 +38,13 @@ pub fn text(report: &Report) -> String {
             stats.frame_shapes
         );
     }
+    if stats.target_starts > 1 {
+        let _ = writeln!(
+            out,
+            "  the target was started {} times (restarts after crashes and for shrinking)",
+            stats.target_starts
+        );
+    }
     if let Some(why) = &report.stopped {
         let _ = writeln!(out, "stopped early: {why}");
     }
@@ -99,6 +106,12 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
                 "    … {} more events, the last:\n    {last}",
                 f.transcript.len() - SHOWN_LINES
             );
+        }
+    }
+    if !f.target_output.is_empty() {
+        let _ = writeln!(out, "  the target's output:");
+        for line in &f.target_output {
+            let _ = writeln!(out, "    | {line}");
         }
     }
     let _ = writeln!(out, "  Reproduce with: {}", f.reproduce);

@@ -70,9 +70,28 @@ impl Target {
         })
     }
 
+    /// `host:port` to open TCP connections to.
+    pub fn authority(&self) -> String {
+        authority(&self.base)
+    }
+
     /// The full URL of an endpoint.
     pub fn url(&self, endpoint: &Endpoint) -> String {
         format!("{}{}{}", self.base, endpoint.path(), self.query)
+    }
+}
+
+/// The `host:port` of a URL (port 80 if it names none).
+pub fn authority(url: &str) -> String {
+    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
     }
 }
 

@@ -4,6 +4,7 @@
 //! a drop is `no_abrupt_close`, a 1011 is `no_internal_error`, and only responses free of
 //! both are held against the spec's promises.
 
+pub mod process;
 mod wire;
 
 use std::sync::OnceLock;

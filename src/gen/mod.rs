@@ -210,7 +210,7 @@ pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
     }
     // Past 16 MiB a message over the limit costs more to send than it can tell.
     if let Some(max) = channel.max_message_bytes.filter(|max| *max <= 16 << 20) {
-        let padded = messages.iter().map(|m| oversized(m, max));
+        let padded = messages.iter().map(|m| at_the_limit(m, max));
         options.push((1, proptest::strategy::Union::new(padded).boxed()));
     }
     proptest::strategy::Union::new_weighted(options).boxed()
@@ -306,9 +306,9 @@ fn deeply_nested(objects: BoxedStrategy<Value>) -> BoxedStrategy<Payload> {
         .boxed()
 }
 
-/// A valid `message` padded just past the size limit (shrinks toward limit + 1), so only its
-/// size is out of line: the padding goes into a free-text field, never a constant or an enum.
-fn oversized(message: &Message, max: usize) -> BoxedStrategy<Payload> {
+/// A valid `message` padded to just past the size limit or just within it, so only its size is
+/// out of line: the padding goes into a free-text field, never a constant or an enum.
+fn at_the_limit(message: &Message, max: usize) -> BoxedStrategy<Payload> {
     let fixed: Vec<String> = message
         .schema
         .get("properties")
@@ -320,10 +320,15 @@ fn oversized(message: &Message, max: usize) -> BoxedStrategy<Payload> {
                 .collect()
         })
         .unwrap_or_default();
-    let limit = max.saturating_add(1);
-    (valid_payload(message), 0usize..4096)
-        .prop_map(move |(payload, extra)| {
-            let need = limit.saturating_add(extra).saturating_sub(payload.len());
+    (valid_payload(message), 0usize..4096, proptest::bool::ANY)
+        .prop_map(move |(payload, extra, over)| {
+            // Just past the limit, or just within it: a server may choke on what it promised to take.
+            let size = if over {
+                max.saturating_add(1).saturating_add(extra)
+            } else {
+                max.saturating_sub(4096).saturating_add(extra).min(max)
+            };
+            let need = size.saturating_sub(payload.len());
             match payload {
                 Payload::Json(Value::Object(mut map)) => {
                     let free = map
@@ -336,12 +341,17 @@ fn oversized(message: &Message, max: usize) -> BoxedStrategy<Payload> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    text.push_str(&"x".repeat(need + 8));
+                    // A few more than needed past the limit, since the key may be new.
+                    text.push_str(&"x".repeat(if over {
+                        need + 8
+                    } else {
+                        need.saturating_sub(16)
+                    }));
                     map.insert(key, Value::String(text));
                     Payload::Json(Value::Object(map))
                 }
                 Payload::Binary(mut bytes) => {
-                    bytes.resize(limit.saturating_add(extra), b'x');
+                    bytes.resize(size, b'x');
                     Payload::Binary(bytes)
                 }
                 other => {
@@ -555,6 +565,7 @@ mod tests {
                     .filter_map(|s| if let Step::Send(p) = s { Some(p) } else { None })
             {
                 kinds.insert(match prompt.classify(payload) {
+                    Expectation::Reply { .. } if payload.len() > 1 << 19 => "at the limit".into(),
                     Expectation::Reply { operation } => format!("valid {operation}"),
                     Expectation::Either { why, .. } if why.contains("the server must accept") => {
                         "oversized".into()
@@ -574,6 +585,7 @@ mod tests {
             "either",
             "a binary frame where the spec has none",
             "oversized",
+            "at the limit",
         ] {
             assert!(
                 kinds.contains(expected),

@@ -60,26 +60,12 @@ impl Log {
     }
 }
 
-/// Splits a URL into the address to connect to (`host:port`, port 80 if none) and the
-/// request target (path and query).
+/// Splits a URL into the address to connect to (`host:port`) and the request target (path and query).
 fn address_and_path(url: &str) -> (String, String) {
     let (_, rest) = url.split_once("://").unwrap_or(("", url));
-    let at = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(at);
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    let address = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let path = if path.is_empty() {
-        "/".to_string()
-    } else {
-        path.to_string()
-    };
-    (address, path)
+    let path = &rest[rest.find(['/', '?']).unwrap_or(rest.len())..];
+    let path = if path.is_empty() { "/" } else { path };
+    (crate::target::authority(url), path.to_string())
 }
 
 /// Opens a WebSocket connection: TCP, then the handshake, each within the time-out.

@@ -25,8 +25,9 @@ pub struct Spawn {
     pub startup: Duration,
 }
 
-/// Lines of output kept for findings.
-const TAIL_LINES: usize = 40;
+/// Lines of output kept, and shown with a finding.
+const KEPT_LINES: usize = 400;
+const SHOWN_LINES: usize = 16;
 /// Longest output line kept; the rest of a longer one is cut off.
 const LINE_BYTES: usize = 2048;
 /// How often the process group is scanned for members (a worker may fork later).
@@ -35,7 +36,7 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// How a target process ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exit {
-    /// "killed by signal 11 (SIGSEGV)", "exited with code 1".
+    /// "was killed by signal 11 (SIGSEGV)", "exited with code 1".
     pub status: String,
     /// The last lines it wrote, stdout and stderr interleaved.
     pub tail: Vec<String>,
@@ -57,7 +58,8 @@ pub struct Watched {
 /// What the target wrote, shared with the tasks that read its pipes.
 #[derive(Default)]
 struct Output {
-    tail: VecDeque<String>,
+    /// The last lines, with their numbers.
+    kept: VecDeque<(u64, String)>,
     /// Lines written so far.
     lines: u64,
     /// Lines that say the target panicked or raised, with their line numbers.
@@ -168,7 +170,30 @@ impl Watched {
 
     /// The last lines the target wrote.
     pub fn tail(&self) -> Vec<String> {
-        lock(&self.output).tail.iter().cloned().collect()
+        let output = lock(&self.output);
+        let from = output.kept.len().saturating_sub(SHOWN_LINES);
+        output
+            .kept
+            .iter()
+            .skip(from)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// The lines from the first panic or traceback line written since `mark`: the message
+    /// and the top of the stack.
+    pub fn alarm_context(&self, mark: u64) -> Vec<String> {
+        let output = lock(&self.output);
+        let Some(&(first, _)) = output.alarms.iter().find(|(n, _)| *n >= mark) else {
+            return Vec::new();
+        };
+        output
+            .kept
+            .iter()
+            .filter(|(n, _)| *n >= first)
+            .take(SHOWN_LINES)
+            .map(|(_, l)| l.clone())
+            .collect()
     }
 
     /// What the target's processes use now.
@@ -287,10 +312,10 @@ fn keep(output: &Mutex<Output>, line: &[u8]) {
     if is_alarm(&text) && output.alarms.len() < 1000 {
         output.alarms.push((number, text.clone()));
     }
-    if output.tail.len() == TAIL_LINES {
-        output.tail.pop_front();
+    if output.kept.len() == KEPT_LINES {
+        output.kept.pop_front();
     }
-    output.tail.push_back(text);
+    output.kept.push_back((number, text));
 }
 
 /// Whether a line says the program panicked, raised, or hit a fatal error: Rust, Python, Go,

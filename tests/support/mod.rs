@@ -42,7 +42,38 @@ pub enum Flaw {
     HangsOnDotDot,
     /// Floods pings after the greeting and answers nothing.
     PingFlood,
+    /// Aborts the whole process on an `expand` with an inclusion (`[[`), as a stack overflow would.
+    AbortOnInclusion,
+    /// Keeps 256 KiB for good for every text message.
+    LeakPerMessage,
+    /// Copies a text message over 64 KiB into a 320 MiB scratch buffer.
+    AmplifyLargeMessage,
+    /// Spins 1.5 s of CPU on a handshake header value over 1 KiB (a backtracking pattern).
+    BurnCpuOnLongHeader,
+    /// Never closes a connection that ended without a close frame.
+    KeepAbandonedConnections,
 }
+
+impl Flaw {
+    /// The flaws of a target process, by the name a spawned test target is given.
+    pub fn named(name: &str) -> Option<Flaw> {
+        [
+            Flaw::None,
+            Flaw::PanicOnMissingField,
+            Flaw::AbortOnInclusion,
+            Flaw::LeakPerMessage,
+            Flaw::AmplifyLargeMessage,
+            Flaw::BurnCpuOnLongHeader,
+            Flaw::KeepAbandonedConnections,
+        ]
+        .into_iter()
+        .find(|flaw| format!("{flaw:?}") == name)
+    }
+}
+
+/// Memory kept on purpose by `LeakPerMessage`, and connections by `KeepAbandonedConnections`.
+static KEPT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static ABANDONED: Mutex<Vec<WebSocketStream<TcpStream>>> = Mutex::new(Vec::new());
 
 const KNOWN: [&str; 5] = ["greeting", "signature", "summary", "cycle_a", "cycle_b"];
 const LIMIT: usize = 1 << 20;
@@ -50,9 +81,12 @@ const STAMP: &str = "2026-01-01T00:00:00Z";
 
 /// Starts a test server with `flaw` on a free port; it serves until the test's runtime ends.
 pub async fn start(flaw: Flaw) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port");
+    start_on("127.0.0.1:0".parse().unwrap(), flaw).await
+}
+
+/// Starts a test server with `flaw` on `addr`.
+pub async fn start_on(addr: SocketAddr, flaw: Flaw) -> SocketAddr {
+    let listener = TcpListener::bind(addr).await.expect("bind the port");
     let addr = listener.local_addr().expect("local address");
     // When set, the accept loop holds new connections until then (or forever, for `Instant` far ahead).
     let stalled: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
@@ -87,6 +121,9 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
     let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                     response| {
         path = request.uri().path().to_string();
+        if flaw == Flaw::BurnCpuOnLongHeader && request.headers().values().any(|v| v.len() > 1024) {
+            burn_cpu(Duration::from_millis(1500));
+        }
         Ok(response)
     };
     let Ok(mut ws) =
@@ -125,15 +162,35 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
         }
         return;
     }
+    let mut closed = false;
     while let Some(Ok(message)) = ws.next().await {
         let text = match message {
             Message::Text(text) => text.to_string(),
             Message::Binary(_) => {
                 return close(&mut ws, 1003, "binary messages are not supported").await
             }
-            Message::Close(_) => return,
+            Message::Close(_) => {
+                closed = true;
+                drain(&mut ws).await;
+                break;
+            }
             _ => continue,
         };
+        // What a flawed process does with a message comes before any check of it.
+        match flaw {
+            Flaw::LeakPerMessage => KEPT.lock().unwrap().push(vec![0xA5; 256 << 10]),
+            Flaw::AmplifyLargeMessage if text.len() > 64 << 10 => {
+                let scratch = vec![0x5A_u8; 320 << 20];
+                std::hint::black_box(&scratch);
+            }
+            Flaw::AbortOnInclusion if text.contains("expand") && text.contains("[[") => {
+                eprintln!(
+                    "thread 'main' has overflowed its stack\nfatal runtime error: stack overflow"
+                );
+                std::process::abort();
+            }
+            _ => {}
+        }
         if text.len() > LIMIT {
             return close(&mut ws, 1009, "message too large").await;
         }
@@ -160,6 +217,18 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
             };
             *stalled.lock().unwrap() = Some(Instant::now() + pause);
         }
+    }
+    if flaw == Flaw::KeepAbandonedConnections && !closed {
+        ABANDONED.lock().unwrap().push(ws);
+    }
+}
+
+/// Keeps a core busy for `how_long`.
+fn burn_cpu(how_long: Duration) {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < how_long {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
     }
 }
 
@@ -260,10 +329,18 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
             Message::Binary(_) => {
                 return close(&mut ws, 1003, "binary messages are not supported").await
             }
-            Message::Close(_) => return,
+            Message::Close(_) => return drain(&mut ws).await,
             _ => {}
         }
     }
+}
+
+/// Reads on after the client's close, which sends tungstenite's close reply and ends the stream.
+async fn drain(ws: &mut WebSocketStream<TcpStream>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
 }
 
 /// Sends a close frame and waits (briefly) for the client's, as RFC 6455 asks.

@@ -2,18 +2,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::case::{Case, Layer, Payload, Step};
-use crate::checks::{judge, Failure, Observed};
+use crate::checks::process::{self, Excess, Ledger, Limits};
+use crate::checks::{judge, Observed};
 use crate::gen::Generator;
 use crate::runner::{probe, run_case, Bystander, Timing};
-use crate::shrink::{shrink, Budget, Shrunk};
+use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::{Connect, Event, Probe, Transcript};
+use crate::watch::{Spawn, Usage, Watched};
+
+mod replay;
+
+use replay::{Bench, Property, Rerun};
 
 /// What a campaign does, decided before it starts.
 #[derive(Clone, Debug)]
@@ -31,6 +37,10 @@ pub struct Settings {
     pub command: String,
     /// The layers cases are drawn from; empty for all.
     pub layers: Vec<Layer>,
+    /// The target process to start and watch, if wsfuzz starts it.
+    pub spawn: Option<Spawn>,
+    /// Thresholds of the resource checks on a started target.
+    pub limits: Limits,
 }
 
 impl Default for Settings {
@@ -48,6 +58,8 @@ impl Default for Settings {
             recover: Duration::from_secs(10),
             command: "wsfuzz fuzz URL".into(),
             layers: Vec::new(),
+            spawn: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -79,6 +91,9 @@ pub struct Finding {
     pub by_hand: Option<String>,
     /// The timeline of the minimal case's last run.
     pub transcript: Vec<Event>,
+    /// The target's last lines of output, for a crash or a panic of a target wsfuzz started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub target_output: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,6 +105,8 @@ pub struct Stats {
     pub layers: BTreeMap<Layer, u64>,
     /// Distinct frame shapes written (header bits, mask, length encoding).
     pub frame_shapes: usize,
+    /// How many times wsfuzz started the target (0: it did not start it).
+    pub target_starts: u32,
 }
 
 /// What a campaign found, and why it ended if it ended early.
@@ -127,6 +144,25 @@ pub async fn run(
     settings: &Settings,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Unreachable> {
+    let watched = match &settings.spawn {
+        Some(spawn) => Some(tokio::sync::Mutex::new(
+            Watched::start(spawn.clone()).await.map_err(Unreachable)?,
+        )),
+        None => None,
+    };
+    let report = campaign(target, settings, watched.as_ref(), progress).await;
+    if let Some(watched) = watched {
+        watched.into_inner().stop().await;
+    }
+    report
+}
+
+async fn campaign(
+    target: &Target,
+    settings: &Settings,
+    watched: Option<&tokio::sync::Mutex<Watched>>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Unreachable> {
     let routes = &target.routes;
     let first = &routes[0];
     if let Probe::Failed { error } = probe(
@@ -156,6 +192,7 @@ pub async fn run(
     let mut stopped = None;
     let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut shapes: BTreeSet<String> = BTreeSet::new();
+    let mut ledger = Ledger::new(settings.limits);
     let mut ran = 0;
     let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
         Some(index) => Box::new(std::iter::once(index)),
@@ -174,6 +211,10 @@ pub async fn run(
         }
         let case = generator.case(settings.seed, index);
         let route = route_of(routes, &case);
+        let before = match watched {
+            Some(w) => Some(Before::take(&mut *w.lock().await)),
+            None => None,
+        };
         let transcript = play(target, route, &case, settings.timing).await;
         ran += 1;
         *per_layer.entry(case.layer()).or_insert(0) += 1;
@@ -184,36 +225,137 @@ pub async fn run(
                 None
             }
         }));
-        let failures = judge(&Observed {
+        let mut failures: Vec<(Property, Rerun)> = judge(&Observed {
             case: &case,
             transcript: &transcript,
             channel: &route.channel,
-        });
-        for failure in failures {
-            let key = (failure.check, route.channel.id.clone());
+        })
+        .into_iter()
+        .map(|failure| {
+            (
+                Property::Check(failure.check),
+                Rerun {
+                    failure,
+                    events: transcript.events.clone(),
+                    output: Vec::new(),
+                },
+            )
+        })
+        .collect();
+        let mut suspects = Vec::new();
+        if let (Some(watched), Some(before)) = (watched, before) {
+            let mut watched = watched.lock().await;
+            // A case that went wrong may have killed the target a moment after the probe.
+            let grace = if failures.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100)
+            };
+            match watched.exit_within(grace).await {
+                // A crash explains whatever else went wrong in the case: it alone is reported.
+                Some(exit) => {
+                    failures = vec![(
+                        Property::Crash,
+                        Rerun {
+                            failure: process::crashed(&exit),
+                            events: transcript.events.clone(),
+                            output: exit.tail,
+                        },
+                    )];
+                }
+                None => {
+                    if let Some(failure) = process::alarmed(&watched.alarms_since(before.mark)) {
+                        let output = watched.alarm_context(before.mark);
+                        failures.push((
+                            Property::Alarm,
+                            Rerun {
+                                failure,
+                                events: transcript.events.clone(),
+                                output,
+                            },
+                        ));
+                    }
+                    let after = watched.usage();
+                    for excess in ledger.record(index, &before.usage, &after) {
+                        let property = match &excess {
+                            Excess::Cpu { limit, .. } => Property::Cpu(*limit),
+                            Excess::Jump { limit, .. } => Property::Jump(*limit),
+                            Excess::Leak { suspects: s, .. } => {
+                                suspects.extend(s.iter().map(|&i| (Property::Leak, i)));
+                                Property::Leak
+                            }
+                            Excess::Descriptors { suspects: s, .. } => {
+                                suspects.extend(s.iter().map(|&i| (Property::Descriptors, i)));
+                                Property::Descriptors
+                            }
+                        };
+                        failures.push((
+                            property,
+                            Rerun {
+                                failure: excess.failure(&settings.limits),
+                                events: transcript.events.clone(),
+                                output: Vec::new(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        let minimized = !failures.is_empty();
+        for (property, first) in failures {
+            // A flaw of the process shows on every channel: it is one finding, not one per channel.
+            let scope = match property {
+                Property::Check(_) => route.channel.id.clone(),
+                _ => String::new(),
+            };
+            let key = (first.failure.check, scope);
             if let Some(&at) = seen.get(&key) {
                 findings[at].occurrences += 1;
                 continue;
             }
             progress(Progress::Shrinking {
-                check: failure.check,
+                check: first.failure.check,
                 channel: &route.channel.id,
                 case_index: index,
             });
-            let first = (failure, transcript.events.clone());
-            let finding = minimize(
+            // A leak shows over many cases: the one that added most is the first suspect.
+            let (case, index, route) = match suspects
+                .iter()
+                .find(|(p, _)| std::mem::discriminant(p) == std::mem::discriminant(&property))
+            {
+                Some(&(_, suspect)) => {
+                    let case = generator.case(settings.seed, suspect);
+                    let route = route_of(routes, &case);
+                    (case, suspect, route)
+                }
+                None => (case.clone(), index, route),
+            };
+            let bench = Bench {
                 target,
                 route,
-                case.clone(),
-                first,
-                index,
                 settings,
-                &interrupted,
-            )
-            .await;
+                watched,
+            };
+            let finding = bench
+                .minimize(property, case, first, index, &interrupted)
+                .await;
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             findings.push(finding);
+        }
+        if let Some(watched) = watched {
+            let mut watched = watched.lock().await;
+            if watched.exited().await.is_some() {
+                if let Err(e) = watched.restart().await {
+                    stopped = Some(format!("the target could not be restarted: {e}"));
+                    break;
+                }
+            }
+            if minimized {
+                // Replays and restarts moved memory and descriptors: the account starts over.
+                ledger.restarted();
+            }
+            continue;
         }
         if !served(&transcript) && !wait_until_up(target, route, settings).await {
             stopped = Some(format!(
@@ -234,6 +376,10 @@ pub async fn run(
         } else {
             0.0
         },
+        target_starts: match watched {
+            Some(w) => w.lock().await.starts,
+            None => 0,
+        },
     };
     Ok(Report {
         findings,
@@ -241,6 +387,22 @@ pub async fn run(
         seed: settings.seed,
         stopped,
     })
+}
+
+/// What is noted of the target before a case, to tell what the case did to it.
+struct Before {
+    mark: u64,
+    usage: Usage,
+}
+
+impl Before {
+    fn take(watched: &mut Watched) -> Before {
+        watched.reset_peak();
+        Before {
+            mark: watched.mark(),
+            usage: watched.usage(),
+        }
+    }
 }
 
 fn route_of<'r>(routes: &'r [Route], case: &Case) -> &'r Route {
@@ -285,99 +447,6 @@ async fn wait_until_up(target: &Target, route: &Route, settings: &Settings) -> b
             return false;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Confirms a failure on a re-run, shrinks it, and writes it up.
-async fn minimize(
-    target: &Target,
-    route: &Route,
-    case: Case,
-    // The failure as first seen, with that run's timeline: what is reported if no re-run fails.
-    first: (Failure, Vec<Event>),
-    index: u64,
-    settings: &Settings,
-    interrupted: &AtomicBool,
-) -> Finding {
-    let check = first.0.check;
-    let original_steps = case.steps.len();
-    let last: Mutex<Option<(Failure, Vec<Event>)>> = Mutex::new(None);
-    let admission = route.channel.admits(&case.endpoint.params);
-    let attempt = |candidate: Case| {
-        let last = &last;
-        async move {
-            // A candidate whose endpoint the server would refuse where the original's it would
-            // accept (or the other way round) fails for another reason: it is not simpler.
-            if route.channel.admits(&candidate.endpoint.params) != admission {
-                return false;
-            }
-            // After Ctrl-C every remaining candidate counts as passing, so shrinking winds down at once.
-            if interrupted.load(Ordering::Relaxed) || !wait_until_up(target, route, settings).await
-            {
-                return false;
-            }
-            let transcript = play(target, route, &candidate, settings.timing).await;
-            let failures = judge(&Observed {
-                case: &candidate,
-                transcript: &transcript,
-                channel: &route.channel,
-            });
-            match failures.into_iter().find(|f| f.check == check) {
-                Some(f) => {
-                    *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                        Some((f, transcript.events));
-                    true
-                }
-                None => false,
-            }
-        }
-    };
-    let target_down = !wait_until_up(target, route, settings).await;
-    let reproduced = !target_down && attempt(case.clone()).await;
-    let shrunk = if reproduced {
-        shrink(case.clone(), settings.shrink, attempt).await
-    } else {
-        Shrunk {
-            case: case.clone(),
-            attempts: 1,
-            accepted: 0,
-            exhausted: false,
-        }
-    };
-    let last = last
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (failure, transcript) = last.unwrap_or(first);
-    let minimal = shrunk.case.clone();
-    let url = target.url(&minimal.endpoint);
-    let at = match failure.step {
-        Some(step) => format!("step {step} of "),
-        None => String::new(),
-    };
-    Finding {
-        check,
-        summary: format!(
-            "{check}: {at}{url}: {}",
-            crate::case::abbreviate(&failure.actual)
-        ),
-        endpoint: url.clone(),
-        channel: route.channel.id.clone(),
-        expected: failure.expected,
-        actual: failure.actual,
-        by_hand: by_hand(&url, &minimal),
-        case: minimal,
-        seed: settings.seed,
-        case_index: index,
-        original_steps,
-        shrink: shrunk,
-        flaky: !reproduced && !target_down,
-        target_down,
-        occurrences: 1,
-        reproduce: format!(
-            "{} --seed {} --case {index}",
-            settings.command, settings.seed
-        ),
-        transcript,
     }
 }
 

@@ -1,0 +1,298 @@
+//! Re-running cases to confirm and shrink a finding: what a re-run must show, on a fresh target where a crash needs one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{by_hand, play, wait_until_up, Finding, Settings};
+use crate::case::Case;
+use crate::checks::process::{self, LEAK_PER_RUN, LEAK_REPLAYS};
+use crate::checks::{judge, Failure, Observed};
+use crate::runner::run_case;
+use crate::shrink::{shrink, Shrunk};
+use crate::target::{Route, Target};
+use crate::transcript::Event;
+use crate::watch::{Usage, Watched};
+
+/// What a re-run must show for a finding to count as failing again.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Property {
+    /// This transcript check fails.
+    Check(&'static str),
+    /// The target exits; every run starts from a fresh target.
+    Crash,
+    /// The target writes a panic or a traceback.
+    Alarm,
+    /// The case costs more CPU than this.
+    Cpu(Duration),
+    /// The case raises peak memory by more than this many bytes.
+    Jump(u64),
+    /// Replaying the case leaves memory behind each time.
+    Leak,
+    /// Replaying the case leaves descriptors open.
+    Descriptors,
+}
+
+/// Replays of a leak suspect whose descriptors are counted.
+const DESCRIPTOR_REPLAYS: u64 = 12;
+/// How long a crash may take to show after the case that caused it.
+const CRASH_GRACE: Duration = Duration::from_millis(100);
+
+/// Where re-runs happen: the target, the route of the case, and the target process if wsfuzz started it.
+pub(super) struct Bench<'a> {
+    pub target: &'a Target,
+    pub route: &'a Route,
+    pub settings: &'a Settings,
+    pub watched: Option<&'a tokio::sync::Mutex<Watched>>,
+}
+
+/// What a failing re-run showed.
+pub(super) struct Rerun {
+    pub failure: Failure,
+    pub events: Vec<Event>,
+    pub output: Vec<String>,
+}
+
+impl Bench<'_> {
+    /// Runs `case` once (or as often as `property` needs) and says whether it fails again.
+    pub async fn rerun(&self, property: Property, case: &Case) -> Option<Rerun> {
+        let Some(watched) = self.watched else {
+            return self.rerun_check(property, case).await;
+        };
+        let mut watched = watched.lock().await;
+        // Any candidate may have crashed the target; each run starts from a live one, and a
+        // crash starts from a fresh one so that nothing earlier runs count.
+        if matches!(property, Property::Crash) || watched.exited().await.is_some() {
+            watched.restart().await.ok()?;
+        }
+        let timing = self.settings.timing;
+        let channel = &self.route.channel;
+        match property {
+            Property::Check(_) => {
+                drop(watched);
+                self.rerun_check(property, case).await
+            }
+            Property::Crash => {
+                let transcript = play(self.target, self.route, case, timing).await;
+                let exit = watched.exit_within(CRASH_GRACE).await?;
+                Some(Rerun {
+                    failure: process::crashed(&exit),
+                    events: transcript.events,
+                    output: exit.tail,
+                })
+            }
+            Property::Alarm => {
+                let mark = watched.mark();
+                let transcript = play(self.target, self.route, case, timing).await;
+                // Output is read by other tasks: give the last lines a moment to arrive.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let failure = process::alarmed(&watched.alarms_since(mark))?;
+                Some(Rerun {
+                    failure,
+                    events: transcript.events,
+                    output: watched.alarm_context(mark),
+                })
+            }
+            Property::Cpu(limit) => {
+                let before = watched.usage();
+                let transcript = play(self.target, self.route, case, timing).await;
+                let used = watched.usage().cpu.saturating_sub(before.cpu);
+                (used > limit).then(|| Rerun {
+                    failure: process::Excess::Cpu { used, limit }.failure(&self.settings.limits),
+                    events: transcript.events,
+                    output: Vec::new(),
+                })
+            }
+            Property::Jump(limit) => {
+                watched.reset_peak();
+                let before = watched.usage();
+                let transcript = play(self.target, self.route, case, timing).await;
+                let rose = watched.usage().peak.saturating_sub(before.rss);
+                (rose > limit).then(|| Rerun {
+                    failure: process::Excess::Jump { rose, limit }.failure(&self.settings.limits),
+                    events: transcript.events,
+                    output: Vec::new(),
+                })
+            }
+            Property::Leak => {
+                // Two runs first, so that what a first run allocates for good (caches) is not counted.
+                for _ in 0..2 {
+                    run_case(self.target, channel, case, timing).await;
+                }
+                let before = watched.usage();
+                let mut events = Vec::new();
+                for _ in 0..LEAK_REPLAYS {
+                    events = run_case(self.target, channel, case, timing).await.events;
+                }
+                let after = watched.usage();
+                let grown = after.rss.saturating_sub(before.rss);
+                (grown >= u64::from(LEAK_REPLAYS) * LEAK_PER_RUN).then(|| Rerun {
+                    failure: Failure {
+                        check: process::MEMORY_DOES_NOT_LEAK,
+                        step: None,
+                        expected: format!(
+                            "replaying the case leaves less than {} KiB behind each time",
+                            LEAK_PER_RUN >> 10
+                        ),
+                        actual: format!(
+                            "{LEAK_REPLAYS} replays left {} KiB behind ({} KiB each)",
+                            grown >> 10,
+                            (grown / u64::from(LEAK_REPLAYS)) >> 10
+                        ),
+                    },
+                    events,
+                    output: Vec::new(),
+                })
+            }
+            Property::Descriptors => {
+                let before = watched.usage();
+                let mut events = Vec::new();
+                for _ in 0..DESCRIPTOR_REPLAYS {
+                    events = run_case(self.target, channel, case, timing).await.events;
+                }
+                let after = settled(&mut watched, &before, timing.timeout).await;
+                let open = after.fds.saturating_sub(before.fds);
+                (open >= DESCRIPTOR_REPLAYS / 2).then(|| Rerun {
+                    failure: Failure {
+                        check: process::DESCRIPTORS_COME_BACK,
+                        step: None,
+                        expected: "the target's descriptors come back down once its connections close".into(),
+                        actual: format!(
+                            "after {DESCRIPTOR_REPLAYS} replays, {open} more descriptors stayed open"
+                        ),
+                    },
+                    events,
+                    output: Vec::new(),
+                })
+            }
+        }
+    }
+
+    async fn rerun_check(&self, property: Property, case: &Case) -> Option<Rerun> {
+        let Property::Check(check) = property else {
+            return None;
+        };
+        if !wait_until_up(self.target, self.route, self.settings).await {
+            return None;
+        }
+        let transcript = play(self.target, self.route, case, self.settings.timing).await;
+        let failure = judge(&Observed {
+            case,
+            transcript: &transcript,
+            channel: &self.route.channel,
+        })
+        .into_iter()
+        .find(|f| f.check == check)?;
+        Some(Rerun {
+            failure,
+            events: transcript.events,
+            output: Vec::new(),
+        })
+    }
+
+    /// Confirms a failure on a re-run, shrinks it, and writes it up.
+    pub async fn minimize(
+        &self,
+        property: Property,
+        case: Case,
+        // The failure as first seen: what is reported if no re-run fails.
+        first: Rerun,
+        index: u64,
+        interrupted: &AtomicBool,
+    ) -> Finding {
+        let check = first.failure.check;
+        let original_steps = case.steps.len();
+        let last: Mutex<Option<Rerun>> = Mutex::new(None);
+        let admission = self.route.channel.admits(&case.endpoint.params);
+        let attempt = |candidate: Case| {
+            let last = &last;
+            async move {
+                // A candidate whose endpoint the server would refuse where the original's it would
+                // accept (or the other way round) fails for another reason: it is not simpler.
+                if self.route.channel.admits(&candidate.endpoint.params) != admission {
+                    return false;
+                }
+                // After Ctrl-C every remaining candidate counts as passing, so shrinking winds down at once.
+                if interrupted.load(Ordering::Relaxed) {
+                    return false;
+                }
+                match self.rerun(property, &candidate).await {
+                    Some(rerun) => {
+                        *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(rerun);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        };
+        let target_down =
+            self.watched.is_none() && !wait_until_up(self.target, self.route, self.settings).await;
+        let reproduced = !target_down && attempt(case.clone()).await;
+        let shrunk = if reproduced {
+            shrink(case.clone(), self.settings.shrink, attempt).await
+        } else {
+            Shrunk {
+                case: case.clone(),
+                attempts: 1,
+                accepted: 0,
+                exhausted: false,
+            }
+        };
+        if let Some(watched) = self.watched {
+            let mut watched = watched.lock().await;
+            if watched.exited().await.is_some() {
+                // The campaign goes on; if the target cannot be started again, the next case says so.
+                let _ = watched.restart().await;
+            }
+        }
+        let last = last
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let rerun = last.unwrap_or(first);
+        let minimal = shrunk.case.clone();
+        let url = self.target.url(&minimal.endpoint);
+        let at = match rerun.failure.step {
+            Some(step) => format!("step {step} of "),
+            None => String::new(),
+        };
+        let settings = self.settings;
+        Finding {
+            check,
+            summary: format!(
+                "{check}: {at}{url}: {}",
+                crate::case::abbreviate(&rerun.failure.actual)
+            ),
+            endpoint: url.clone(),
+            channel: self.route.channel.id.clone(),
+            expected: rerun.failure.expected,
+            actual: rerun.failure.actual,
+            by_hand: by_hand(&url, &minimal),
+            case: minimal,
+            seed: settings.seed,
+            case_index: index,
+            original_steps,
+            shrink: shrunk,
+            flaky: !reproduced && !target_down,
+            target_down,
+            occurrences: 1,
+            reproduce: format!(
+                "{} --seed {} --case {index}",
+                settings.command, settings.seed
+            ),
+            transcript: rerun.events,
+            target_output: rerun.output,
+        }
+    }
+}
+
+/// Usage once the target's descriptor count stops falling, or `wait` passes: closing sockets takes it a moment.
+async fn settled(watched: &mut Watched, before: &Usage, wait: Duration) -> Usage {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let now = watched.usage();
+        if now.fds <= before.fds + 2 || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
