@@ -19,6 +19,9 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
     pub steps: Vec<Step>,
+    /// Cases played at the same time as this one, each on connections of its own (`--clients`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alongside: Vec<Case>,
 }
 
 /// The layer of the protocol a case works on.
@@ -33,14 +36,17 @@ pub enum Layer {
     Handshake,
     /// Ways of going away: resets, half-closes, drops mid-frame, idling, bursts.
     Disconnect,
+    /// Several clients on shared resources: joins, messages, broadcasts, abrupt leaves.
+    Clients,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [
+    pub const ALL: [Layer; 5] = [
         Layer::Messages,
         Layer::Frames,
         Layer::Handshake,
         Layer::Disconnect,
+        Layer::Clients,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +55,7 @@ impl Layer {
             Layer::Frames => "frames",
             Layer::Handshake => "handshake",
             Layer::Disconnect => "disconnect",
+            Layer::Clients => "clients",
         }
     }
 }
@@ -79,6 +86,28 @@ pub enum Step {
     Burst { connections: u16 },
     /// Go away without a closing handshake; always the last step.
     Disconnect(Disconnect),
+    /// In a scenario of several clients: client `client` connects to the case's channel with these parameters.
+    Join {
+        client: u8,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        params: BTreeMap<String, String>,
+    },
+    /// Client `client` sends a message and waits for its answer.
+    Say { client: u8, payload: Payload },
+    /// Client `client` goes away, closing cleanly or abruptly.
+    Leave { client: u8, how: Leaving },
+}
+
+/// How a client of a scenario leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leaving {
+    /// With a closing handshake.
+    Close,
+    /// Closes the TCP connection (FIN), at once: right after the step before if that sent a message.
+    Drop,
+    /// Aborts the TCP connection (RST), at once.
+    Reset,
 }
 
 /// How a client leaves without a closing handshake.
@@ -134,6 +163,7 @@ impl Case {
             endpoint,
             handshake: None,
             steps: payloads.into_iter().map(Step::Send).collect(),
+            alongside: Vec::new(),
         }
     }
 
@@ -146,6 +176,7 @@ impl Case {
             Step::Send(_) => Layer::Messages,
             Step::Frame(_) => Layer::Frames,
             Step::Wait { .. } | Step::Burst { .. } | Step::Disconnect(_) => Layer::Disconnect,
+            Step::Join { .. } | Step::Say { .. } | Step::Leave { .. } => Layer::Clients,
         };
         self.steps
             .iter()
@@ -157,7 +188,7 @@ impl Case {
     /// The messages the case sends, as text (binary ones left out).
     pub fn sent_texts(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
         self.steps.iter().filter_map(|step| match step {
-            Step::Send(payload) => payload.text(),
+            Step::Send(payload) | Step::Say { payload, .. } => payload.text(),
             Step::Frame(frame) => std::str::from_utf8(&frame.payload).ok().map(Into::into),
             _ => None,
         })
@@ -248,6 +279,20 @@ impl fmt::Display for Step {
                     Disconnect::MidFrame(_) => unreachable!("matched above"),
                 }
             ),
+            Step::Join { client, params } => {
+                let values: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "client {client} joins {}", values.join(" "))
+            }
+            Step::Say { client, payload } => write!(f, "client {client} sends {payload}"),
+            Step::Leave { client, how } => write!(
+                f,
+                "client {client} {}",
+                match how {
+                    Leaving::Close => "closes",
+                    Leaving::Drop => "drops its TCP connection",
+                    Leaving::Reset => "resets its TCP connection",
+                }
+            ),
         }
     }
 }
@@ -257,10 +302,19 @@ impl fmt::Display for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.handshake {
             Some(handshake) => write!(f, "handshake {}", handshake.summary(&self.endpoint.path()))?,
+            None if self.layer() == Layer::Clients => {
+                write!(f, "clients of {}", self.endpoint.address)?
+            }
             None => write!(f, "connect {}", abbreviate(&self.endpoint.path()))?,
         }
         for step in &self.steps {
             write!(f, "\n{step}")?;
+        }
+        for (n, other) in self.alongside.iter().enumerate() {
+            write!(f, "\nat the same time, on connection {}:", n + 2)?;
+            for line in other.to_string().lines() {
+                write!(f, "\n  {line}")?;
+            }
         }
         Ok(())
     }

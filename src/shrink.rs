@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::case::{Case, Disconnect, Payload, Step};
+use crate::case::{Case, Disconnect, Leaving, Payload, Step};
 use crate::wire::{Frame, Handshake, Length};
 
 /// How much shrinking one finding may cost.
@@ -66,10 +66,26 @@ where
 pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
     let steps = &case.steps;
     let with_steps = move |steps: Vec<Step>| Case {
-        endpoint: case.endpoint.clone(),
-        handshake: case.handshake.clone(),
         steps,
+        ..case.clone()
     };
+    // Connections played alongside go first, then get simpler: what is left is the race itself.
+    let alone = (0..case.alongside.len()).map(move |drop| {
+        let mut fewer = case.clone();
+        fewer.alongside.remove(drop);
+        fewer
+    });
+    let simpler_alongside = case
+        .alongside
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, other)| {
+            boxed_candidates(other).map(move |simpler| {
+                let mut changed = case.clone();
+                changed.alongside[i] = simpler;
+                changed
+            })
+        });
     // Few steps: each alone first. Many (a ping flood): cut runs of them, halves first, so a
     // long case shrinks in logarithmic rather than linear rounds.
     let keep_one = (0..steps.len())
@@ -100,9 +116,8 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
             .iter()
             .flat_map(handshake_candidates)
             .map(move |handshake| Case {
-                endpoint: case.endpoint.clone(),
                 handshake,
-                steps: steps.clone(),
+                ..case.clone()
             });
     let simpler_params = case.endpoint.params.iter().flat_map(move |(name, value)| {
         string_candidates(value).map(move |simpler| {
@@ -110,17 +125,23 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
             endpoint.params.insert(name.clone(), simpler);
             Case {
                 endpoint,
-                handshake: case.handshake.clone(),
-                steps: steps.clone(),
+                ..case.clone()
             }
         })
     });
-    keep_one
+    alone
+        .chain(keep_one)
         .chain(fewer)
         .chain(drop_one)
         .chain(simpler_steps)
         .chain(simpler_handshake)
         .chain(simpler_params)
+        .chain(simpler_alongside)
+}
+
+/// `candidates` behind a box, for the recursion into cases played alongside.
+fn boxed_candidates(case: &Case) -> Candidates<'_, Case> {
+    Box::new(candidates(case))
 }
 
 fn step_candidates(step: &Step) -> Candidates<'_, Step> {
@@ -140,6 +161,20 @@ fn step_candidates(step: &Step) -> Candidates<'_, Step> {
                 .chain(frame_candidates(frame).map(|f| Step::Disconnect(Disconnect::MidFrame(f)))),
         ),
         Step::Disconnect(_) => Box::new(std::iter::empty()),
+        Step::Say { client, payload } => {
+            Box::new(payload_candidates(payload).map(|payload| Step::Say {
+                client: *client,
+                payload,
+            }))
+        }
+        // An abrupt leave is simpler as a clean one.
+        Step::Leave { client, how } if *how != Leaving::Close => {
+            Box::new(std::iter::once(Step::Leave {
+                client: *client,
+                how: Leaving::Close,
+            }))
+        }
+        Step::Join { .. } | Step::Leave { .. } => Box::new(std::iter::empty()),
     }
 }
 
@@ -402,6 +437,7 @@ mod tests {
                 address: "/c".into(),
                 params: Default::default(),
             },
+            alongside: Vec::new(),
             steps: steps.into_iter().map(Step::Send).collect(),
         }
     }
@@ -484,9 +520,19 @@ mod tests {
         assert!(!shrunk.exhausted);
     }
 
-    /// How much there is to a case, compared in order: steps; characters and elements;
-    /// integer magnitudes; non-zero and fractional floats. Shrinking must lower it.
-    fn weight(case: &Case) -> (usize, u128, u128, u128) {
+    /// How much there is to a case, compared in order: connections; steps; characters and
+    /// elements; integer magnitudes; non-zero and fractional floats. Shrinking must lower it.
+    fn weight(case: &Case) -> (usize, usize, u128, u128, u128) {
+        case.alongside.iter().map(weight).fold(
+            {
+                let (steps, a, b, c) = own_weight(case);
+                (1, steps, a, b, c)
+            },
+            |w, o| (w.0 + o.0, w.1 + o.1, w.2 + o.2, w.3 + o.3, w.4 + o.4),
+        )
+    }
+
+    fn own_weight(case: &Case) -> (usize, u128, u128, u128) {
         fn value(v: &Value, w: &mut (u128, u128, u128)) {
             match v {
                 Value::Null => {}
@@ -516,12 +562,26 @@ mod tests {
         let mut w = (0, 0, 0);
         for step in &case.steps {
             match step {
-                Step::Send(Payload::Json(v)) => {
+                Step::Send(Payload::Json(v))
+                | Step::Say {
+                    payload: Payload::Json(v),
+                    ..
+                } => {
                     w.0 += 2;
                     value(v, &mut w)
                 }
-                Step::Send(Payload::Text(t)) => w.0 += t.chars().count() as u128,
-                Step::Send(Payload::Binary(b)) => w.0 += b.len() as u128,
+                Step::Send(Payload::Text(t))
+                | Step::Say {
+                    payload: Payload::Text(t),
+                    ..
+                } => w.0 += t.chars().count() as u128,
+                Step::Send(Payload::Binary(b))
+                | Step::Say {
+                    payload: Payload::Binary(b),
+                    ..
+                } => w.0 += b.len() as u128,
+                Step::Leave { how, .. } => w.1 += u128::from(*how != Leaving::Close),
+                Step::Join { .. } => {}
                 Step::Frame(f) => w.0 += frame(f),
                 Step::Wait { ms } => w.1 += u128::from(*ms),
                 Step::Burst { connections } => w.1 += u128::from(*connections),

@@ -22,7 +22,35 @@ pub struct Transcript {
     /// What happened below the messages, for raw frame, handshake and disconnect cases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wire: Option<WireRecord>,
+    /// For a scenario of several clients: what each was owed and received.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientRecord>,
     pub events: Vec<Event>,
+}
+
+/// One client of a scenario: the broadcasts the spec says it must get, and the messages it
+/// got that were not answers to its own.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientRecord {
+    pub client: u8,
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Still connected at the end (only then is what it missed held against the server).
+    pub present: bool,
+    pub owed: Vec<Owed>,
+    pub received: Vec<String>,
+    /// Messages it may get beyond those owed: broadcasts of input the spec lets the server take or refuse.
+    pub tolerated: usize,
+}
+
+/// A broadcast a client is owed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Owed {
+    /// The step (from 1) whose message it follows.
+    pub step: usize,
+    /// The client that sent that message.
+    pub from: u8,
+    /// The names of the messages it may be.
+    pub messages: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

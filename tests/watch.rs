@@ -288,8 +288,7 @@ async fn a_target_that_never_listens_is_a_clear_error() {
     let mut quiet = |_: campaign::Progress| {};
     let error = campaign::run(&target, &settings, &mut quiet)
         .await
-        .err()
-        .expect("no campaign without a target");
+        .expect_err("no campaign without a target");
     assert!(error.0.contains("exited with code 2"), "{}", error.0);
     assert!(error.0.contains("no such config file"), "{}", error.0);
 }

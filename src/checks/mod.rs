@@ -4,6 +4,7 @@
 //! a drop is `no_abrupt_close`, a 1011 is `no_internal_error`, and only responses free of
 //! both are held against the spec's promises.
 
+mod clients;
 pub mod process;
 mod wire;
 
@@ -69,6 +70,8 @@ pub const CHECKS: &[Check] = &[
     Check { name: "valid_frames_keep_the_connection", about: "after valid frames a ping gets its pong, and a client's close gets a close", run: wire::valid_frames_keep_the_connection },
     Check { name: "closes_tcp_after_close", about: "once the closing handshake is done, the server closes the TCP connection", run: wire::closes_tcp_after_close },
     Check { name: "bystander_unaffected", about: "a client connected while a wire case runs keeps being served", run: wire::bystander_unaffected },
+    Check { name: "broadcasts_reach_peers", about: "in a scenario of several clients, each client still connected gets every broadcast the spec owes it (x-wsfuzz-on: broadcast), however others left", run: clients::broadcasts_reach_peers },
+    Check { name: "no_stray_broadcasts", about: "no client gets pushed messages it is not owed: none from other resources, none for failed or refused requests, none echoed to the sender", run: clients::no_stray_broadcasts },
 ];
 
 /// Runs every check on one transcript.
@@ -521,6 +524,7 @@ mod tests {
                 params: [("prompt_id".to_string(), id.to_string())].into(),
             },
             steps: vec![Step::Send(payload.clone())],
+            alongside: Vec::new(),
         };
         let transcript = Transcript {
             url: String::new(),
@@ -533,6 +537,7 @@ mod tests {
             }],
             probe: Some(Probe::Answered),
             wire: None,
+            clients: Vec::new(),
             events: Vec::new(),
         };
         judge(&Observed {
@@ -709,6 +714,7 @@ mod tests {
                 params: Default::default(),
             },
             steps: vec![],
+            alongside: Vec::new(),
         };
         let transcript = Transcript {
             url: String::new(),
@@ -720,6 +726,7 @@ mod tests {
                 error: "timed out".into(),
             }),
             wire: None,
+            clients: Vec::new(),
             events: vec![],
         };
         let found: Vec<_> = judge(&Observed {

@@ -1,5 +1,6 @@
 //! Case generators: proptest strategies for valid, malformed and adversarial messages and endpoints, drawn from a spec.
 
+mod clients;
 pub mod schema;
 mod wire;
 
@@ -44,6 +45,7 @@ impl Generator {
             handshake: None,
             endpoint: routes[0].probe_endpoint(),
             steps: Vec::new(),
+            alongside: Vec::new(),
         };
         Generator {
             strategy: proptest::strategy::Union::new(per_route).boxed(),
@@ -93,6 +95,7 @@ fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
         endpoint: known.clone(),
         handshake,
         steps,
+        alongside: Vec::new(),
     };
     let mut options: Vec<(u32, BoxedStrategy<Case>)> = Vec::new();
     for layer in layers {
@@ -111,6 +114,10 @@ fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
                     .prop_map(move |h| on_known(Some(h), Vec::new()))
                     .boxed(),
             ),
+            Layer::Clients => match clients::scenarios(route) {
+                Some(scenarios) => (2, scenarios),
+                None => continue,
+            },
             Layer::Disconnect => {
                 let cut = on_known.clone();
                 let steps = wire::disconnect_steps().prop_map(move |steps| on_known(None, steps));
@@ -119,6 +126,10 @@ fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
             }
         };
         options.push((weight, cases));
+    }
+    if options.is_empty() {
+        // Only layers this channel has nothing for (scenarios without broadcasts): plain messages.
+        return message_cases(route);
     }
     proptest::strategy::Union::new_weighted(options).boxed()
 }
@@ -140,6 +151,7 @@ fn message_cases(route: &Route) -> BoxedStrategy<Case> {
                 ..base.clone()
             },
             steps,
+            alongside: Vec::new(),
         })
         .boxed()
 }
@@ -236,7 +248,7 @@ fn valid_json(message: &Message) -> BoxedStrategy<Value> {
     schema::valid(&message.schema)
 }
 
-fn valid_payload(message: &Message) -> BoxedStrategy<Payload> {
+pub(crate) fn valid_payload(message: &Message) -> BoxedStrategy<Payload> {
     match message.content_type {
         ContentType::Json => valid_json(message).prop_map(Payload::Json).boxed(),
         ContentType::Text => valid_json(message)

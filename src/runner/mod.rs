@@ -16,6 +16,7 @@ use crate::spec::{self, parse_json, Admission, Channel, Expectation};
 use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
 
+mod clients;
 mod raw;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -237,8 +238,10 @@ pub async fn run_case(
     case: &Case,
     timing: Timing,
 ) -> Transcript {
-    if case.layer() != Layer::Messages {
-        return raw::run(target, channel, case, timing).await;
+    match case.layer() {
+        Layer::Messages => {}
+        Layer::Clients => return clients::run(target, channel, case, timing).await,
+        _ => return raw::run(target, channel, case, timing).await,
     }
     let url = target.url(&case.endpoint);
     let mut log = Log::new();
@@ -251,6 +254,7 @@ pub async fn run_case(
         steps: Vec::new(),
         probe: None,
         wire: None,
+        clients: Vec::new(),
         events: Vec::new(),
     };
     log.push(format!("connect {}", crate::case::abbreviate(&url)));

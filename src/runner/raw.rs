@@ -61,6 +61,7 @@ pub(super) async fn run(
             .collect(),
         probe: None,
         wire: None,
+        clients: Vec::new(),
         events: Vec::new(),
     };
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
@@ -173,6 +174,8 @@ impl Conn<'_> {
                     self.burst(address, path, *connections).await;
                     continue;
                 }
+                // Scenario steps are played by the runner of several clients, never here.
+                Step::Join { .. } | Step::Say { .. } | Step::Leave { .. } => continue,
                 Step::Disconnect(how) => {
                     self.disconnect(how).await;
                     record.deliberate_end = true;

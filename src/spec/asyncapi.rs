@@ -393,10 +393,35 @@ fn read_operations(
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    broadcasts
-                        .entry(index)
-                        .or_default()
-                        .push(Broadcast { after, messages });
+                    let when = match raw.get("x-wsfuzz-when-reply") {
+                        None => None,
+                        Some(schema) => Some(
+                            Message::new(
+                                format!("{id} condition"),
+                                ContentType::Json,
+                                schema.clone(),
+                            )
+                            .map_err(|what| {
+                                doc.error(&format!("{place}/x-wsfuzz-when-reply"), what)
+                            })?,
+                        ),
+                    };
+                    let to_sender = match raw.get("x-wsfuzz-to").and_then(Value::as_str) {
+                        None | Some("others") => false,
+                        Some("all") => true,
+                        Some(other) => {
+                            return Err(doc.error(
+                                &format!("{place}/x-wsfuzz-to"),
+                                format!("`{other}` is not `others` or `all`"),
+                            ))
+                        }
+                    };
+                    broadcasts.entry(index).or_default().push(Broadcast {
+                        after,
+                        messages,
+                        when,
+                        to_sender,
+                    });
                 }
                 None => {}
                 Some(other) => {

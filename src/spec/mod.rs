@@ -64,10 +64,17 @@ pub struct Operation {
     pub replies: Vec<Message>,
 }
 
+/// Messages the server pushes to the clients of one resource (the same address parameters)
+/// after a client's operation.
 #[derive(Debug)]
 pub struct Broadcast {
+    /// The send operation that causes it.
     pub after: String,
     pub messages: Vec<Message>,
+    /// A schema the sender's reply must match for the broadcast to be owed (say, `success: true`).
+    pub when: Option<Message>,
+    /// Whether the sender gets it too (`x-wsfuzz-to: all`); by default only the others do.
+    pub to_sender: bool,
 }
 
 /// How a message travels: JSON in a text frame, plain text, or binary.

@@ -414,7 +414,9 @@ mod tests {
             address: "127.0.0.1:1".into(),
             startup: Duration::from_secs(5),
         };
-        let error = Watched::start(spawn).await.err().expect("it never listens");
+        let Err(error) = Watched::start(spawn).await else {
+            panic!("it never listens, so it cannot have started")
+        };
         assert!(error.contains("exited with code 3"), "{error}");
         assert!(error.contains("cannot bind"), "{error}");
     }

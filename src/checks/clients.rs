@@ -1,0 +1,105 @@
+//! Checks on scenarios of several clients: each gets the broadcasts the spec owes it, and none it is not owed.
+
+use super::{failure, server_down, Failure, Observed};
+use crate::spec::parse_json;
+use crate::transcript::ClientRecord;
+
+fn who(record: &ClientRecord) -> String {
+    let values: Vec<String> = record
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if values.is_empty() {
+        format!("client {}", record.client)
+    } else {
+        format!("client {} ({})", record.client, values.join(" "))
+    }
+}
+
+/// How many of the messages a client received are broadcasts the spec describes.
+fn conforming(o: &Observed, record: &ClientRecord) -> usize {
+    let messages: Vec<_> = o
+        .channel
+        .broadcasts
+        .iter()
+        .flat_map(|b| &b.messages)
+        .collect();
+    record
+        .received
+        .iter()
+        .filter(|text| {
+            let parsed = parse_json(text);
+            messages
+                .iter()
+                .any(|m| m.matches_text(text, parsed.as_ref()))
+        })
+        .count()
+}
+
+pub(super) fn broadcasts_reach_peers(o: &Observed) -> Option<Failure> {
+    if server_down(o) {
+        return None;
+    }
+    o.transcript
+        .clients
+        .iter()
+        .filter(|r| r.present && !r.owed.is_empty())
+        .find_map(|record| {
+            let got = conforming(o, record);
+            if got >= record.owed.len() {
+                return None;
+            }
+            let after: Vec<String> = record
+                .owed
+                .iter()
+                .map(|owed| format!("step {} (client {})", owed.step, owed.from))
+                .collect();
+            let names = record.owed[0].messages.join(" or ");
+            let received = match record.received.last() {
+                Some(last) => format!(
+                    "; the last message it got: {}",
+                    crate::case::abbreviate(last)
+                ),
+                None => String::new(),
+            };
+            failure(
+                "broadcasts_reach_peers",
+                record.owed.last().map(|owed| owed.step),
+                format!(
+                    "{} gets a broadcast ({names}) after each of: {}",
+                    who(record),
+                    after.join(", ")
+                ),
+                format!(
+                    "it got {got} of {} such broadcasts{received}",
+                    record.owed.len()
+                ),
+            )
+        })
+}
+
+pub(super) fn no_stray_broadcasts(o: &Observed) -> Option<Failure> {
+    if server_down(o) {
+        return None;
+    }
+    o.transcript.clients.iter().find_map(|record| {
+        let allowed = record.owed.len() + record.tolerated;
+        let stray = record.received.get(allowed)?;
+        failure(
+            "no_stray_broadcasts",
+            None,
+            format!(
+                "{} gets {} pushed message{} (broadcasts for its own resource, from other clients)",
+                who(record),
+                record.owed.len(),
+                if record.owed.len() == 1 { "" } else { "s" }
+            ),
+            format!(
+                "it got {}; the first extra one: {}",
+                record.received.len(),
+                crate::case::abbreviate(stray)
+            ),
+        )
+    })
+}
