@@ -167,6 +167,44 @@ impl Case {
         }
     }
 
+    /// An empty scenario of several clients on `endpoint`'s channel.
+    pub fn scenario(endpoint: &Endpoint) -> Case {
+        Case {
+            endpoint: endpoint.clone(),
+            handshake: None,
+            steps: Vec::new(),
+            alongside: Vec::new(),
+        }
+    }
+
+    /// This scenario, then `later` with its clients renumbered after this one's, as if the
+    /// clients of both were different people.
+    pub fn followed_by(mut self, later: &Case) -> Case {
+        let clients = |c: &Case| {
+            c.steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Join { client, .. }
+                    | Step::Say { client, .. }
+                    | Step::Leave { client, .. } => Some(*client),
+                    _ => None,
+                })
+                .max()
+        };
+        let offset = clients(&self).map_or(0, |most| most.saturating_add(1));
+        self.steps.extend(later.steps.iter().map(|step| {
+            let mut step = step.clone();
+            if let Step::Join { client, .. }
+            | Step::Say { client, .. }
+            | Step::Leave { client, .. } = &mut step
+            {
+                *client = client.saturating_add(offset);
+            }
+            step
+        }));
+        self
+    }
+
     /// The layer the case works on: the lowest one any of its parts reaches.
     pub fn layer(&self) -> Layer {
         if self.handshake.is_some() {

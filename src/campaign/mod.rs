@@ -1,6 +1,6 @@
 //! A campaign: generate cases, run them, judge each transcript, shrink what fails, and keep the statistics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -193,6 +193,8 @@ async fn campaign(
     let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut shapes: BTreeSet<String> = BTreeSet::new();
     let mut ledger = Ledger::new(settings.limits);
+    // Recent scenarios, in case a later one fails only on what they left behind.
+    let mut history: VecDeque<Case> = VecDeque::new();
     let mut ran = 0;
     let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
         Some(index) => Box::new(std::iter::once(index)),
@@ -302,6 +304,12 @@ async fn campaign(
             }
         }
         let minimized = !failures.is_empty();
+        if !minimized && case.layer() == Layer::Clients {
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(case.clone());
+        }
         for (property, first) in failures {
             // A flaw of the process shows on every channel: it is one finding, not one per channel.
             let scope = match property {
@@ -330,11 +338,20 @@ async fn campaign(
                 }
                 None => (case.clone(), index, route),
             };
+            let earlier: Vec<Case> = match watched {
+                Some(_) => history
+                    .iter()
+                    .filter(|c| c.endpoint.channel == route.channel.id)
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
             let bench = Bench {
                 target,
                 route,
                 settings,
                 watched,
+                history: &earlier,
             };
             let finding = bench
                 .minimize(property, case, first, index, &interrupted)
@@ -388,6 +405,9 @@ async fn campaign(
         stopped,
     })
 }
+
+/// Scenarios kept to replay before one that fails only after others.
+const HISTORY: usize = 12;
 
 /// What is noted of the target before a case, to tell what the case did to it.
 struct Before {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{by_hand, play, wait_until_up, Finding, Settings};
-use crate::case::Case;
+use crate::case::{Case, Layer};
 use crate::checks::process::{self, LEAK_PER_RUN, LEAK_REPLAYS};
 use crate::checks::{judge, Failure, Observed};
 use crate::runner::run_case;
@@ -44,6 +44,8 @@ pub(super) struct Bench<'a> {
     pub route: &'a Route,
     pub settings: &'a Settings,
     pub watched: Option<&'a tokio::sync::Mutex<Watched>>,
+    /// Scenarios played before the failing one on a started target, oldest first.
+    pub history: &'a [Case],
 }
 
 /// What a failing re-run showed.
@@ -60,9 +62,11 @@ impl Bench<'_> {
             return self.rerun_check(property, case).await;
         };
         let mut watched = watched.lock().await;
-        // Any candidate may have crashed the target; each run starts from a live one, and a
-        // crash starts from a fresh one so that nothing earlier runs count.
-        if matches!(property, Property::Crash) || watched.exited().await.is_some() {
+        // Any candidate may have crashed the target; each run starts from a live one. A crash,
+        // and a scenario of several clients (whose failure may hang on state earlier runs left),
+        // start from a fresh one, so that what earlier runs did cannot count.
+        let fresh = matches!(property, Property::Crash) || case.layer() == Layer::Clients;
+        if fresh || watched.exited().await.is_some() {
             watched.restart().await.ok()?;
         }
         let timing = self.settings.timing;
@@ -201,7 +205,6 @@ impl Bench<'_> {
         interrupted: &AtomicBool,
     ) -> Finding {
         let check = first.failure.check;
-        let original_steps = case.steps.len();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
         let admission = self.route.channel.admits(&case.endpoint.params);
         let attempt = |candidate: Case| {
@@ -227,7 +230,24 @@ impl Bench<'_> {
         };
         let target_down =
             self.watched.is_none() && !wait_until_up(self.target, self.route, self.settings).await;
-        let reproduced = !target_down && attempt(case.clone()).await;
+        let mut reproduced = !target_down && attempt(case.clone()).await;
+        // A scenario that fails only after others may fail on what they left behind: played
+        // after them on a fresh target, the history itself is the case to shrink.
+        let mut case = case;
+        if !reproduced && !target_down && !self.history.is_empty() {
+            let combined = self
+                .history
+                .iter()
+                .fold(Case::scenario(&case.endpoint), |all, earlier| {
+                    all.followed_by(earlier)
+                })
+                .followed_by(&case);
+            if attempt(combined.clone()).await {
+                reproduced = true;
+                case = combined;
+            }
+        }
+        let original_steps = case.steps.len();
         let shrunk = if reproduced {
             shrink(case.clone(), self.settings.shrink, attempt).await
         } else {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod spawn;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::protocol::{
     frame::coding::CloseCode, CloseFrame, WebSocketConfig,
 };
@@ -52,6 +54,11 @@ pub enum Flaw {
     BurnCpuOnLongHeader,
     /// Never closes a connection that ended without a close frame.
     KeepAbandonedConnections,
+    /// Keeps a peer that vanished without a close frame on its prompt's list, and stops
+    /// broadcasting at the first peer it cannot reach: the peers after it hear nothing more.
+    BroadcastStopsAtDeadPeer,
+    /// Broadcasts to every connection on every prompt, the sender's included.
+    BroadcastEverywhere,
 }
 
 impl Flaw {
@@ -65,6 +72,7 @@ impl Flaw {
             Flaw::AmplifyLargeMessage,
             Flaw::BurnCpuOnLongHeader,
             Flaw::KeepAbandonedConnections,
+            Flaw::BroadcastStopsAtDeadPeer,
         ]
         .into_iter()
         .find(|flaw| format!("{flaw:?}") == name)
@@ -90,19 +98,69 @@ pub async fn start_on(addr: SocketAddr, flaw: Flaw) -> SocketAddr {
     let addr = listener.local_addr().expect("local address");
     // When set, the accept loop holds new connections until then (or forever, for `Instant` far ahead).
     let stalled: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let peers: Arc<Peers> = Arc::default();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let until = *stalled.lock().unwrap();
             if let Some(until) = until {
                 tokio::time::sleep_until(until.into()).await;
             }
-            tokio::spawn(serve(stream, flaw, stalled.clone()));
+            tokio::spawn(serve(stream, flaw, stalled.clone(), peers.clone()));
         }
     });
     addr
 }
 
-async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>>>) {
+/// The connections on each prompt, each with the queue of broadcasts for it.
+type Peers = Mutex<std::collections::HashMap<String, Vec<(u64, UnboundedSender<String>)>>>;
+
+static NEXT_PEER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Queues `message` for every other connection on `prompt`.
+fn broadcast(peers: &Peers, prompt: &str, from: u64, message: &Value, flaw: Flaw) {
+    let peers = peers.lock().unwrap();
+    if flaw == Flaw::BroadcastEverywhere {
+        for (_, queue) in peers.values().flatten() {
+            let _ = queue.send(message.to_string());
+        }
+        return;
+    }
+    for (id, queue) in peers.get(prompt).into_iter().flatten() {
+        if *id != from
+            && queue.send(message.to_string()).is_err()
+            && flaw == Flaw::BroadcastStopsAtDeadPeer
+        {
+            break;
+        }
+    }
+}
+
+/// What the other connections on the prompt are told after `request` got `reply`.
+fn broadcast_for(request: &str, reply: &Value) -> Option<Value> {
+    if reply.get("success") != Some(&json!(true)) {
+        return None;
+    }
+    let request: Value = serde_json::from_str(request).ok()?;
+    match request.get("action")?.as_str()? {
+        "update" => {
+            Some(json!({"action": "update", "content": request["content"], "timestamp": STAMP}))
+        }
+        "update_metadata" => Some(json!({
+            "action": "update_metadata",
+            "description": request.get("description").cloned().unwrap_or(Value::Null),
+            "tags": request.get("tags").cloned().unwrap_or(json!([])),
+            "timestamp": STAMP,
+        })),
+        _ => None,
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    flaw: Flaw,
+    stalled: Arc<Mutex<Option<Instant>>>,
+    peers: Arc<Peers>,
+) {
     let _ = stream.set_nodelay(true);
     if flaw == Flaw::HangsOnDotDot {
         let mut head = [0u8; 512];
@@ -162,8 +220,28 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
         }
         return;
     }
+    let me = NEXT_PEER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (queue, mut pushed) = unbounded_channel::<String>();
+    peers
+        .lock()
+        .unwrap()
+        .entry(id.clone())
+        .or_default()
+        .push((me, queue));
     let mut closed = false;
-    while let Some(Ok(message)) = ws.next().await {
+    loop {
+        let message = tokio::select! {
+            Some(text) = pushed.recv() => {
+                if ws.send(Message::text(text)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            message = ws.next() => match message {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+        };
         let text = match message {
             Message::Text(text) => text.to_string(),
             Message::Binary(_) => {
@@ -196,6 +274,9 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
         }
         match answer(&text, flaw) {
             Answer::Send(reply) => {
+                if let Some(news) = broadcast_for(&text, &reply) {
+                    broadcast(&peers, &id, me, &news, flaw);
+                }
                 if ws.send(Message::text(reply.to_string())).await.is_err() {
                     return;
                 }
@@ -216,6 +297,12 @@ async fn serve(stream: TcpStream, flaw: Flaw, stalled: Arc<Mutex<Option<Instant>
                 Duration::from_secs(3600)
             };
             *stalled.lock().unwrap() = Some(Instant::now() + pause);
+        }
+    }
+    // A peer that left without a close frame stays listed when that is the flaw.
+    if closed || flaw != Flaw::BroadcastStopsAtDeadPeer {
+        if let Some(list) = peers.lock().unwrap().get_mut(&id) {
+            list.retain(|(peer, _)| *peer != me);
         }
     }
     if flaw == Flaw::KeepAbandonedConnections && !closed {
