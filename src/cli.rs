@@ -82,6 +82,9 @@ pub struct FuzzArgs {
     /// Layers to draw cases from: messages, frames, handshake, disconnect (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = layer)]
     pub layers: Vec<Layer>,
+    /// Connections played at once, each with a case of its own, to find races.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: u16,
     /// Start the target with this shell command, watch it for crashes, panics and resource
     /// use, and restart it after a crash. `{port}` in it (and in the URL) becomes a free port.
     #[arg(long, value_name = "CMD")]
@@ -205,6 +208,9 @@ impl FuzzArgs {
             let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
             command.push_str(&format!(" --layers {}", names.join(",")));
         }
+        if self.clients > 1 {
+            command.push_str(&format!(" --clients {}", self.clients));
+        }
         if self.timeout != 2.0 {
             command.push_str(&format!(" --timeout {}", self.timeout));
         }
@@ -225,6 +231,7 @@ impl FuzzArgs {
             command,
             layers: self.layers.clone(),
             spawn,
+            clients: usize::from(self.clients),
             limits: Limits {
                 cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
                 memory_jump: self.max_memory_jump << 20,

@@ -103,3 +103,44 @@ async fn a_server_that_broadcasts_right_gives_nothing() {
         .get(&Layer::Clients)
         .is_some_and(|n| *n > 30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saves_that_collide_are_found_with_several_connections_at_once() {
+    let addr = start(Flaw::RaceOnConcurrentSave).await;
+    let mut one_at_a_time = settings(5, 40);
+    let report = campaign(addr, &one_at_a_time).await;
+    assert!(
+        report.findings.is_empty(),
+        "one connection cannot race: {}",
+        wsfuzz::report::text(&report)
+    );
+    one_at_a_time.clients = 3;
+    let report = campaign(addr, &one_at_a_time).await;
+    assert_eq!(
+        support::checks_of(&report),
+        ["no_internal_error"],
+        "{}",
+        wsfuzz::report::text(&report)
+    );
+    let finding = &report.findings[0];
+    assert!(!finding.flaky);
+    // The minimal interleaving: two connections, one save each.
+    let case = &finding.case;
+    assert_eq!(case.alongside.len(), 1, "{case}");
+    for connection in [case, &case.alongside[0]] {
+        let [Step::Send(payload)] = connection.steps.as_slice() else {
+            panic!("not minimal: {case}")
+        };
+        let text = payload.text().unwrap_or_default();
+        assert!(text.contains("update"), "{case}");
+    }
+    assert!(
+        finding.transcript.iter().any(|e| e.what.starts_with("[2]")),
+        "{:?}",
+        finding.transcript
+    );
+    assert!(
+        finding.by_hand.is_none(),
+        "one connection by hand cannot race"
+    );
+}

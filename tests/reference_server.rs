@@ -80,3 +80,23 @@ async fn a_campaign_against_the_correct_test_server_finds_nothing() {
         wsfuzz::report::text(&report)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_connections_at_once_on_every_layer_find_nothing() {
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut settings = settings(4, 150);
+    settings.layers = Vec::new();
+    settings.clients = 4;
+    settings.timing.timeout = std::time::Duration::from_secs(1);
+    let report = campaign(server.local_addr(), &settings).await;
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        wsfuzz::report::text(&report)
+    );
+    assert_eq!(report.stats.cases, 150);
+    assert!(report
+        .stats
+        .layers
+        .contains_key(&wsfuzz::case::Layer::Clients));
+}

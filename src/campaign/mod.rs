@@ -41,6 +41,8 @@ pub struct Settings {
     pub spawn: Option<Spawn>,
     /// Thresholds of the resource checks on a started target.
     pub limits: Limits,
+    /// Connections played at once (`--clients`): each case with this many less one alongside it.
+    pub clients: usize,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             layers: Vec::new(),
             spawn: None,
             limits: Limits::default(),
+            clients: 1,
         }
     }
 }
@@ -211,13 +214,14 @@ async fn campaign(
             stopped = Some("interrupted".to_string());
             break;
         }
-        let case = generator.case(settings.seed, index);
+        let case = case_at(&generator, settings, index);
         let route = route_of(routes, &case);
         let before = match watched {
             Some(w) => Some(Before::take(&mut *w.lock().await)),
             None => None,
         };
-        let transcript = play(target, route, &case, settings.timing).await;
+        let connections = play_all(target, route, &case, settings.timing).await;
+        let transcript = &connections[0];
         ran += 1;
         *per_layer.entry(case.layer()).or_insert(0) += 1;
         shapes.extend(case.steps.iter().filter_map(|s| {
@@ -227,23 +231,27 @@ async fn campaign(
                 None
             }
         }));
-        let mut failures: Vec<(Property, Rerun)> = judge(&Observed {
-            case: &case,
-            transcript: &transcript,
-            channel: &route.channel,
-        })
-        .into_iter()
-        .map(|failure| {
-            (
-                Property::Check(failure.check),
-                Rerun {
-                    failure,
-                    events: transcript.events.clone(),
-                    output: Vec::new(),
-                },
-            )
-        })
-        .collect();
+        // Every connection of the group is judged; a failure is shrunk as seen from its own.
+        let mut failures: Vec<(Property, Rerun, usize)> = Vec::new();
+        for (k, played) in connections.iter().enumerate() {
+            let seen_from = from_connection(&case, k);
+            let channel = &route_of(routes, &seen_from).channel;
+            for failure in judge(&Observed {
+                case: &seen_from,
+                transcript: played,
+                channel,
+            }) {
+                failures.push((
+                    Property::Check(failure.check),
+                    Rerun {
+                        failure,
+                        events: transcript.events.clone(),
+                        output: Vec::new(),
+                    },
+                    k,
+                ));
+            }
+        }
         let mut suspects = Vec::new();
         if let (Some(watched), Some(before)) = (watched, before) {
             let mut watched = watched.lock().await;
@@ -263,6 +271,7 @@ async fn campaign(
                             events: transcript.events.clone(),
                             output: exit.tail,
                         },
+                        0,
                     )];
                 }
                 None => {
@@ -275,6 +284,7 @@ async fn campaign(
                                 events: transcript.events.clone(),
                                 output,
                             },
+                            0,
                         ));
                     }
                     let after = watched.usage();
@@ -298,6 +308,7 @@ async fn campaign(
                                 events: transcript.events.clone(),
                                 output: Vec::new(),
                             },
+                            0,
                         ));
                     }
                 }
@@ -310,10 +321,13 @@ async fn campaign(
             }
             history.push_back(case.clone());
         }
-        for (property, first) in failures {
+        for (property, first, connection) in failures {
             // A flaw of the process shows on every channel: it is one finding, not one per channel.
             let scope = match property {
-                Property::Check(_) => route.channel.id.clone(),
+                Property::Check(_) => route_of(routes, &from_connection(&case, connection))
+                    .channel
+                    .id
+                    .clone(),
                 _ => String::new(),
             };
             let key = (first.failure.check, scope);
@@ -323,7 +337,7 @@ async fn campaign(
             }
             progress(Progress::Shrinking {
                 check: first.failure.check,
-                channel: &route.channel.id,
+                channel: &key.1,
                 case_index: index,
             });
             // A leak shows over many cases: the one that added most is the first suspect.
@@ -336,7 +350,11 @@ async fn campaign(
                     let route = route_of(routes, &case);
                     (case, suspect, route)
                 }
-                None => (case.clone(), index, route),
+                None => {
+                    let case = from_connection(&case, connection);
+                    let route = route_of(routes, &case);
+                    (case, index, route)
+                }
             };
             let earlier: Vec<Case> = match watched {
                 Some(_) => history
@@ -374,7 +392,7 @@ async fn campaign(
             }
             continue;
         }
-        if !served(&transcript) && !wait_until_up(target, route, settings).await {
+        if !served(transcript) && !wait_until_up(target, route, settings).await {
             stopped = Some(format!(
                 "the target stopped answering after case {index} and did not come back within {} s",
                 settings.recover.as_secs()
@@ -432,19 +450,97 @@ fn route_of<'r>(routes: &'r [Route], case: &Case) -> &'r Route {
         .unwrap_or(&routes[0])
 }
 
+/// Case `index` of the campaign: with `--clients N`, N-1 more cases (from seeds of their own)
+/// played alongside it.
+fn case_at(generator: &Generator, settings: &Settings, index: u64) -> Case {
+    let mut case = generator.case(settings.seed, index);
+    case.alongside = (1..settings.clients.max(1) as u64)
+        .map(|k| {
+            generator.case(
+                settings
+                    .seed
+                    .wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                index,
+            )
+        })
+        .collect();
+    case
+}
+
+/// The same group of connections seen from connection `k` (0: the case itself): its case
+/// first, the others alongside it.
+fn from_connection(case: &Case, k: usize) -> Case {
+    if k == 0 {
+        return case.clone();
+    }
+    let mut first = case.clone();
+    first.alongside.clear();
+    let mut seen_from = case.alongside[k - 1].clone();
+    seen_from.alongside = std::iter::once(first)
+        .chain(
+            case.alongside
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != k - 1)
+                .map(|(_, c)| c.clone()),
+        )
+        .collect();
+    seen_from
+}
+
 /// Runs a case and probes the server afterwards; below the messages, a bystander client
 /// stays connected through the case to show whether others suffer from it.
 async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Transcript {
+    play_all(target, route, case, timing).await.swap_remove(0)
+}
+
+/// `play` for a case and those alongside it, all at once: a transcript for each connection,
+/// the case's own first, with the timeline of all of them interleaved.
+async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -> Vec<Transcript> {
     let bystander = match case.layer() {
-        Layer::Messages => None,
+        Layer::Messages | Layer::Clients => None,
         _ => Bystander::join(target, &route.channel, &route.probe_endpoint(), timing).await,
     };
-    let mut transcript = run_case(target, &route.channel, case, timing).await;
+    let others = case.alongside.iter().map(|other| {
+        run_case(
+            target,
+            &route_of(&target.routes, other).channel,
+            other,
+            timing,
+        )
+    });
+    let (mut transcript, mut others) = tokio::join!(
+        run_case(target, &route.channel, case, timing),
+        futures_util::future::join_all(others)
+    );
     if let (Some(bystander), Some(wire)) = (bystander, transcript.wire.as_mut()) {
         wire.bystander = Some(bystander.still_served(timing).await);
     }
-    transcript.probe = Some(probe(target, &route.channel, &route.probe_endpoint(), timing).await);
-    transcript
+    let probed = probe(target, &route.channel, &route.probe_endpoint(), timing).await;
+    if !others.is_empty() {
+        let mut events = label(&transcript.events, 1);
+        for (k, other) in others.iter().enumerate() {
+            events.extend(label(&other.events, k + 2));
+        }
+        events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        transcript.events = events;
+    }
+    for other in &mut others {
+        other.probe = Some(probed.clone());
+    }
+    transcript.probe = Some(probed);
+    std::iter::once(transcript).chain(others).collect()
+}
+
+/// A connection's events, each marked with its number in the group.
+fn label(events: &[Event], connection: usize) -> Vec<Event> {
+    events
+        .iter()
+        .map(|e| Event {
+            at_ms: e.at_ms,
+            what: format!("[{connection}] {}", e.what),
+        })
+        .collect()
 }
 
 /// Whether the server was up through the case: connected and answered the probe.
@@ -470,9 +566,9 @@ async fn wait_until_up(target: &Target, route: &Route, settings: &Settings) -> b
     }
 }
 
-/// `wsfuzz connect URL --send MSG ...` for a case of text messages of reasonable size.
+/// `wsfuzz connect URL --send MSG ...` for a case of text messages of reasonable size, on one connection.
 fn by_hand(url: &str, case: &Case) -> Option<String> {
-    if case.handshake.is_some() {
+    if case.handshake.is_some() || !case.alongside.is_empty() {
         return None;
     }
     let mut command = format!("wsfuzz connect {}", shell_quote(url));

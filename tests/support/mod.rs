@@ -59,7 +59,12 @@ pub enum Flaw {
     BroadcastStopsAtDeadPeer,
     /// Broadcasts to every connection on every prompt, the sender's included.
     BroadcastEverywhere,
+    /// Takes 50 ms to save, and fails a save that comes while another is under way with 1011.
+    RaceOnConcurrentSave,
 }
+
+/// Set while a `RaceOnConcurrentSave` server saves.
+static SAVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Flaw {
     /// The flaws of a target process, by the name a spawned test target is given.
@@ -272,6 +277,13 @@ async fn serve(
         if text.len() > LIMIT {
             return close(&mut ws, 1009, "message too large").await;
         }
+        if flaw == Flaw::RaceOnConcurrentSave && saves(&text) {
+            if SAVING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return close(&mut ws, 1011, "database is locked").await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            SAVING.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         match answer(&text, flaw) {
             Answer::Send(reply) => {
                 if let Some(news) = broadcast_for(&text, &reply) {
@@ -308,6 +320,14 @@ async fn serve(
     if flaw == Flaw::KeepAbandonedConnections && !closed {
         ABANDONED.lock().unwrap().push(ws);
     }
+}
+
+/// Whether a message asks to save a change.
+fn saves(text: &str) -> bool {
+    let action = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_string));
+    matches!(action.as_deref(), Some("update" | "update_metadata"))
 }
 
 /// Keeps a core busy for `how_long`.
