@@ -91,6 +91,85 @@ fn main() {
     );
     let overhead = (fuzzer.as_secs_f64() - plain.as_secs_f64()) / plain.as_secs_f64() * 100.0;
     println!("wsfuzz's own cost: {overhead:+.1}% of the plain client's time");
+    watching(&runtime, &spec, cases);
+}
+
+/// What watching a target costs: a campaign against a `wsfuzz serve` process it starts itself
+/// (with /proc read before and after every case) beside one against a process started by hand.
+fn watching(runtime: &tokio::runtime::Runtime, spec: &Spec, cases: u64) {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port()
+    };
+    let serve = |port: u16| {
+        format!(
+            "exec '{}' serve --port {port}",
+            env!("CARGO_BIN_EXE_wsfuzz")
+        )
+    };
+    let (mut watched, mut unwatched) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let port = free_port();
+        let mut by_hand = std::process::Command::new("sh")
+            .args(["-c", &serve(port)])
+            .spawn()
+            .unwrap();
+        let target = Target::resolve(&format!("ws://127.0.0.1:{port}"), Some(spec)).unwrap();
+        let settings = Settings {
+            cases,
+            seed: 1,
+            layers: vec![Layer::Messages],
+            recover: Duration::from_secs(5),
+            ..Settings::default()
+        };
+        let mut watched_settings = settings.clone();
+        // Let the process started by hand begin listening (a failed first probe would end the run).
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let report = runtime
+            .block_on(campaign::run(&target, &settings, &mut |_| {}))
+            .expect("the server is up");
+        unwatched.push(started.elapsed());
+        assert!(report.findings.is_empty());
+        let _ = by_hand.kill();
+        let _ = by_hand.wait();
+
+        let port = free_port();
+        let target = Target::resolve(&format!("ws://127.0.0.1:{port}"), Some(spec)).unwrap();
+        watched_settings.spawn = Some(wsfuzz::watch::Spawn {
+            command: serve(port),
+            address: target.authority(),
+            startup: Duration::from_secs(10),
+        });
+        let started = Instant::now();
+        let report = runtime
+            .block_on(campaign::run(&target, &watched_settings, &mut |_| {}))
+            .expect("the server starts");
+        // The start of the process is part of what --spawn costs.
+        watched.push(started.elapsed());
+        assert!(
+            report.findings.is_empty(),
+            "{}",
+            wsfuzz::report::text(&report)
+        );
+    }
+    let (watched, unwatched) = (median(watched), median(unwatched));
+    let rate = |d: Duration| cases as f64 / d.as_secs_f64();
+    println!(
+        "target process, unwatched: {:>8.3} s  {:>8.0} cases/s",
+        unwatched.as_secs_f64(),
+        rate(unwatched)
+    );
+    println!(
+        "target process, --spawn:   {:>8.3} s  {:>8.0} cases/s",
+        watched.as_secs_f64(),
+        rate(watched)
+    );
+    let overhead =
+        (watched.as_secs_f64() - unwatched.as_secs_f64()) / unwatched.as_secs_f64() * 100.0;
+    println!("watching the target costs: {overhead:+.1}%");
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

@@ -269,7 +269,7 @@ async fn campaign(
                         Rerun {
                             failure: process::crashed(&exit),
                             events: transcript.events.clone(),
-                            output: exit.tail,
+                            output: watched.last_words(before.mark),
                         },
                         0,
                     )];
@@ -337,7 +337,9 @@ async fn campaign(
             }
             progress(Progress::Shrinking {
                 check: first.failure.check,
-                channel: &key.1,
+                channel: &route_of(routes, &from_connection(&case, connection))
+                    .channel
+                    .id,
                 case_index: index,
             });
             // A leak shows over many cases: the one that added most is the first suspect.

@@ -79,12 +79,13 @@ impl Bench<'_> {
                 self.rerun_check(property, case).await
             }
             Property::Crash => {
+                let mark = watched.mark();
                 let transcript = play(self.target, self.route, case, timing).await;
                 let exit = watched.exit_within(CRASH_GRACE).await?;
                 Some(Rerun {
                     failure: process::crashed(&exit),
                     events: transcript.events,
-                    output: exit.tail,
+                    output: watched.last_words(mark),
                 })
             }
             Property::Alarm => {

@@ -180,6 +180,17 @@ impl Watched {
             .collect()
     }
 
+    /// What to show of a target that failed after `mark`: its first panic or traceback since
+    /// then if it wrote one, else its last lines.
+    pub fn last_words(&self, mark: u64) -> Vec<String> {
+        let context = self.alarm_context(mark);
+        if context.is_empty() {
+            self.tail()
+        } else {
+            context
+        }
+    }
+
     /// The lines from the first panic or traceback line written since `mark`: the message
     /// and the top of the stack.
     pub fn alarm_context(&self, mark: u64) -> Vec<String> {
@@ -328,7 +339,7 @@ pub fn is_alarm(line: &str) -> bool {
                 r"panicked at |^Traceback \(most recent call last\):|^panic: |^fatal error: |",
                 r"^goroutine \d+ \[running\]:|^FATAL ERROR: |UnhandledPromiseRejection|",
                 r"^Uncaught \w*(Error|Exception)|^Exception in thread |^ERROR: \w+Sanitizer|",
-                r"^Segmentation fault"
+                r"^Segmentation fault|Unhandled '\w+' event"
             ))
             .expect("the alarm pattern compiles")
         })
@@ -394,6 +405,7 @@ mod tests {
             "Exception in thread \"main\" java.lang.NullPointerException",
             "ERROR: AddressSanitizer: heap-use-after-free on address",
             "[UnhandledPromiseRejection: This error originated either by throwing",
+            "      throw er; // Unhandled 'error' event",
         ] {
             assert!(is_alarm(line), "{line}");
         }
