@@ -14,17 +14,24 @@
 //!   greetings, the error envelope, and what each message a client sends should get.
 //! - [`target`]: the server's URL resolved into the spec's channels (routes).
 //! - [`case`]: what one client does: connect to an endpoint (or send a raw handshake), then
-//!   send messages, write raw frames, wait, open bursts of connections, or disconnect.
+//!   send messages, write raw frames, wait, open bursts of connections, or disconnect; or a
+//!   scenario of several clients joining, speaking and leaving; with the cases played
+//!   alongside it, for races.
 //! - [`wire`]: frames and handshakes as data, and RFC 6455 as an oracle: what a client's
 //!   frames oblige a server to do, and what is wrong with a server's frames.
-//! - [`gen`]: proptest strategies for cases on four layers: messages (valid ones from the
+//! - [`gen`]: proptest strategies for cases on five layers: messages (valid ones from the
 //!   schemas, near-misses, garbage, oversized and deeply nested input, hostile endpoint
-//!   parameters), frames, handshakes and disconnects.
+//!   parameters), frames, handshakes, disconnects, and scenarios of several clients.
 //! - [`runner`]: plays a case over a real connection (messages through tokio-tungstenite, the
 //!   rest byte for byte on a raw socket) and records a [`transcript`].
-//! - [`checks`]: pure functions from a transcript to failures; one flaw, one check.
+//! - [`checks`]: pure functions from a transcript to failures; one flaw, one check. The
+//!   model of several clients (who is owed which broadcast) and the resource checks on a
+//!   target process live there too.
+//! - [`watch`]: a target process wsfuzz starts itself (`--spawn`): its exits, its output, and
+//!   its CPU, memory and descriptors read from `/proc`.
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
-//! - [`campaign`]: the loop tying these together, with statistics and reproductions.
+//! - [`campaign`]: the loop tying these together, with statistics and reproductions; its
+//!   `replay` re-runs a failure to confirm and shrink it, on a fresh target where needed.
 //! - [`report`]: text and JSON reports.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
 //! - [`connect`]: the manual client of `wsfuzz connect`.
