@@ -618,7 +618,10 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn every_candidate_weighs_less(case in generated_cases()) {
+        fn every_candidate_weighs_less(
+            case in (generated_cases(), proptest::collection::vec(generated_cases(), 0..=2))
+                .prop_map(|(mut case, others)| { case.alongside = others; case })
+        ) {
             let before = weight(&case);
             for candidate in candidates(&case).take(300) {
                 prop_assert!(weight(&candidate) < before, "{candidate} is not lighter than {case}");

@@ -245,6 +245,18 @@ fn misuse_exits_2_with_one_line() {
     );
     let bad_flag = wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--cases", "many"]);
     assert_eq!(bad_flag.status.code(), Some(2));
+    let no_clients = wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--clients", "0"]);
+    assert_eq!(no_clients.status.code(), Some(2));
+    one_line_error(
+        &wsfuzz(&["fuzz", "ws://127.0.0.1:{port}"]),
+        2,
+        "{port} in the URL needs --spawn",
+    );
+    one_line_error(
+        &wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--spawn", " "]),
+        2,
+        "--spawn needs a command",
+    );
     one_line_error(
         &wsfuzz(&["connect", "--type", "nonsense", "--port", "1"]),
         2,
@@ -263,6 +275,48 @@ fn an_unreachable_target_exits_3() {
         &wsfuzz(&["fuzz", &format!("ws://127.0.0.1:{port}")]),
         3,
         "cannot reach",
+    );
+}
+
+#[test]
+fn a_spawned_target_that_does_not_start_exits_3_with_its_last_words() {
+    one_line_error(
+        &wsfuzz(&[
+            "fuzz",
+            "ws://127.0.0.1:{port}",
+            "--spawn",
+            "echo 'loading config'; echo 'no such file: app.toml' >&2; exit 4",
+        ]),
+        3,
+        "exited with code 4 before accepting connections; it wrote: loading config | no such file: app.toml",
+    );
+}
+
+#[test]
+fn a_spawned_reference_server_passes_with_two_connections_at_once() {
+    let serve = format!(
+        "exec '{}' serve --port {{port}}",
+        env!("CARGO_BIN_EXE_wsfuzz")
+    );
+    let output = wsfuzz(&[
+        "fuzz",
+        "ws://127.0.0.1:{port}",
+        "--spec",
+        &spec_path(),
+        "--spawn",
+        &serve,
+        "--cases",
+        "80",
+        "--seed",
+        "3",
+        "--clients",
+        "2",
+    ]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
+    assert!(
+        report.contains("80 cases in") && report.contains("no findings"),
+        "{report}"
     );
 }
 
