@@ -191,6 +191,20 @@ impl Case {
                 })
                 .max()
         };
+        // Clients of this scenario still connected left when it ended.
+        let mut present: Vec<u8> = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Join { client, .. } if !present.contains(client) => present.push(*client),
+                Step::Leave { client, .. } => present.retain(|c| c != client),
+                _ => {}
+            }
+        }
+        self.steps
+            .extend(present.into_iter().map(|client| Step::Leave {
+                client,
+                how: Leaving::Close,
+            }));
         let offset = clients(&self).map_or(0, |most| most.saturating_add(1));
         self.steps.extend(later.steps.iter().map(|step| {
             let mut step = step.clone();

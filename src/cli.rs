@@ -79,7 +79,7 @@ pub struct FuzzArgs {
     /// Seconds to wait for a target that stopped answering before ending the campaign.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub recover: f64,
-    /// Layers to draw cases from: messages, frames, handshake, disconnect (default: all).
+    /// Layers to draw cases from: messages, frames, handshake, disconnect, clients (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = layer)]
     pub layers: Vec<Layer>,
     /// Connections played at once, each with a case of its own, to find races.
@@ -208,6 +208,31 @@ impl FuzzArgs {
             let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
             command.push_str(&format!(" --layers {}", names.join(",")));
         }
+        // The limits shape which findings come up, so a reproduction repeats them.
+        let defaults = FuzzArgs::parse_defaults();
+        for (flag, given, default) in [
+            ("--startup", self.startup, defaults.startup),
+            ("--max-case-cpu", self.max_case_cpu, defaults.max_case_cpu),
+            (
+                "--max-memory-jump",
+                self.max_memory_jump as f64,
+                defaults.max_memory_jump as f64,
+            ),
+            (
+                "--max-memory-growth",
+                self.max_memory_growth as f64,
+                defaults.max_memory_growth as f64,
+            ),
+            (
+                "--max-fd-growth",
+                self.max_fd_growth as f64,
+                defaults.max_fd_growth as f64,
+            ),
+        ] {
+            if given != default {
+                command.push_str(&format!(" {flag} {given}"));
+            }
+        }
         if self.clients > 1 {
             command.push_str(&format!(" --clients {}", self.clients));
         }
@@ -234,8 +259,8 @@ impl FuzzArgs {
             clients: usize::from(self.clients),
             limits: Limits {
                 cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
-                memory_jump: self.max_memory_jump << 20,
-                memory_growth: self.max_memory_growth << 20,
+                memory_jump: mebibytes(self.max_memory_jump, "max-memory-jump")?,
+                memory_growth: mebibytes(self.max_memory_growth, "max-memory-growth")?,
                 fd_growth: self.max_fd_growth,
                 ..Limits::default()
             },
@@ -285,6 +310,25 @@ impl ConnectArgs {
                 }
                 Ok(format!("{base}{}", endpoint.path()))
             }
+        }
+    }
+}
+
+/// Mebibytes as bytes, for a flag.
+fn mebibytes(value: u64, flag: &str) -> Result<u64, Misuse> {
+    value
+        .checked_mul(1 << 20)
+        .ok_or_else(|| Misuse(format!("--{flag} {value} is more memory than there is")))
+}
+
+impl FuzzArgs {
+    /// The flags' defaults, as clap has them.
+    fn parse_defaults() -> FuzzArgs {
+        match Cli::try_parse_from(["wsfuzz", "fuzz", "ws://x"]) {
+            Ok(Cli {
+                command: Command::Fuzz(args),
+            }) => args,
+            _ => unreachable!("the flags' own defaults parse"),
         }
     }
 }

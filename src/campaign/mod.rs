@@ -253,7 +253,7 @@ async fn campaign(
             }
         }
         let mut suspects = Vec::new();
-        if let (Some(watched), Some(before)) = (watched, before) {
+        if let (Some(watched), Some(before)) = (watched, before.as_ref()) {
             let mut watched = watched.lock().await;
             // A case that went wrong may have killed the target a moment after the probe.
             let grace = if failures.is_empty() {
@@ -321,7 +321,33 @@ async fn campaign(
             }
             history.push_back(case.clone());
         }
-        for (property, first, connection) in failures {
+        let mut queue: VecDeque<(Property, Rerun, usize)> = failures.into();
+        let mut crashed = queue.iter().any(|(p, _, _)| matches!(p, Property::Crash));
+        loop {
+            let Some((property, first, connection)) = queue.pop_front() else {
+                // A target that died a moment after its probe died of this case all the same.
+                let Some(watched) = watched else { break };
+                let mut watched = watched.lock().await;
+                match (crashed, watched.exited().await) {
+                    (false, Some(exit)) => {
+                        crashed = true;
+                        let output = before
+                            .as_ref()
+                            .map_or_else(Vec::new, |b| watched.last_words(b.mark));
+                        queue.push_back((
+                            Property::Crash,
+                            Rerun {
+                                failure: process::crashed(&exit),
+                                events: transcript.events.clone(),
+                                output,
+                            },
+                            0,
+                        ));
+                        continue;
+                    }
+                    _ => break,
+                }
+            };
             // A flaw of the process shows on every channel: it is one finding, not one per channel.
             let scope = match property {
                 Property::Check(_) => route_of(routes, &from_connection(&case, connection))
@@ -376,19 +402,31 @@ async fn campaign(
             let finding = bench
                 .minimize(property, case, first, index, &interrupted)
                 .await;
+            // CPU, memory and descriptor figures that a replay does not bring back are noise
+            // (a collection pause, a cache filling up), not a finding.
+            let statistical = matches!(
+                property,
+                Property::Cpu(_) | Property::Jump(_) | Property::Leak | Property::Descriptors
+            );
+            if finding.flaky && statistical {
+                continue;
+            }
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             findings.push(finding);
         }
         if let Some(watched) = watched {
+            // A target that died, or hangs past --recover, is started afresh so the campaign goes on.
+            let hung = !served(transcript) && !wait_until_up(target, route, settings).await;
             let mut watched = watched.lock().await;
-            if watched.exited().await.is_some() {
+            if hung || watched.exited().await.is_some() {
                 if let Err(e) = watched.restart().await {
                     stopped = Some(format!("the target could not be restarted: {e}"));
                     break;
                 }
+                history.clear();
             }
-            if minimized {
+            if minimized || hung {
                 // Replays and restarts moved memory and descriptors: the account starts over.
                 ledger.restarted();
             }

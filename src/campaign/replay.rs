@@ -67,7 +67,12 @@ impl Bench<'_> {
         // Any candidate may have crashed the target; each run starts from a live one. A crash,
         // and a scenario of several clients (whose failure may hang on state earlier runs left),
         // start from a fresh one, so that what earlier runs did cannot count.
-        let fresh = matches!(property, Property::Crash) || case.layer() == Layer::Clients;
+        let fresh = match property {
+            Property::Crash => true,
+            Property::Check(_) => case.layer() == Layer::Clients,
+            // Resources are measured on a warm target: a fresh one grows as it loads.
+            _ => false,
+        };
         if fresh || watched.exited().await.is_some() {
             watched.restart().await.ok()?;
         }
@@ -248,7 +253,9 @@ impl Bench<'_> {
         // A scenario that fails only after others may fail on what they left behind: played
         // after them on a fresh target, the history itself is the case to shrink.
         let mut case = case;
-        if !reproduced && !target_down && !self.history.is_empty() {
+        let stateful = matches!(property, Property::Check(_) | Property::Crash)
+            && case.layer() == Layer::Clients;
+        if !reproduced && !target_down && stateful && !self.history.is_empty() {
             let combined = self
                 .history
                 .iter()

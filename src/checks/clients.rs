@@ -92,7 +92,7 @@ pub(super) fn no_stray_broadcasts(o: &Observed) -> Option<Failure> {
             "no_stray_broadcasts",
             None,
             format!(
-                "{} gets {} pushed message{} (broadcasts for its own resource, from other clients)",
+                "{} gets {} pushed message{} (the broadcasts owed to its own resource)",
                 who(record),
                 record.owed.len(),
                 if record.owed.len() == 1 { "" } else { "s" }

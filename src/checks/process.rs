@@ -3,8 +3,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::Failure;
 use crate::watch::{Exit, Usage};
 
@@ -26,7 +24,7 @@ pub const PROCESS_CHECKS: [(&str, &str); 6] = [
 ];
 
 /// Thresholds for the resource checks.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// CPU one case may cost the target, whatever the median.
     pub cpu: Duration,
@@ -58,6 +56,8 @@ pub const WARM_UP: u64 = 20;
 pub const LEAK_PER_RUN: u64 = 64 << 10;
 /// How many times a suspected leak is replayed to measure it.
 pub const LEAK_REPLAYS: u32 = 16;
+/// Latest cases whose CPU makes the median.
+const MEDIAN_OF: usize = 200;
 /// Cases kept as suspects for a leak that shows over many.
 const SUSPECTS: usize = 200;
 
@@ -89,8 +89,8 @@ pub enum Excess {
 #[derive(Debug, Default)]
 pub struct Ledger {
     limits: Limits,
-    /// CPU per case, in whole milliseconds, for the median.
-    cpu_ms: Vec<u64>,
+    /// CPU of the latest cases, in whole milliseconds, for the median.
+    cpu_ms: VecDeque<u64>,
     cases: u64,
     baseline: Option<Usage>,
     /// Per case since the baseline: (case index, resident bytes added, descriptors added).
@@ -109,7 +109,7 @@ impl Ledger {
 
     /// The CPU limit for one case now: the absolute one, or the median's multiple if higher.
     pub fn cpu_limit(&self) -> Duration {
-        let mut sorted = self.cpu_ms.clone();
+        let mut sorted: Vec<u64> = self.cpu_ms.iter().copied().collect();
         sorted.sort_unstable();
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
         self.limits
@@ -117,11 +117,14 @@ impl Ledger {
             .max(Duration::from_millis(median) * self.limits.cpu_factor)
     }
 
-    /// Forgets the baseline: the target was restarted, so its memory and descriptors start over.
+    /// Forgets the baseline: the target was restarted (or replays moved its memory and
+    /// descriptors), so the account starts over, and growth may be reported again.
     pub fn restarted(&mut self) {
         self.baseline = None;
         self.recent.clear();
         self.cases = 0;
+        self.leak_reported = false;
+        self.descriptors_reported = false;
     }
 
     /// Accounts for case `index`, measured before and after; returns the limits it broke.
@@ -134,7 +137,10 @@ impl Ledger {
         }
         // Only typical cases set the median: a runaway case must not raise its own bar.
         if used <= limit {
-            self.cpu_ms.push(used.as_millis() as u64);
+            if self.cpu_ms.len() == MEDIAN_OF {
+                self.cpu_ms.pop_front();
+            }
+            self.cpu_ms.push_back(used.as_millis() as u64);
         }
         let rose = after.peak.saturating_sub(before.rss);
         if rose > self.limits.memory_jump {

@@ -21,8 +21,8 @@ enum Action {
     Rejoin,
 }
 
-/// Scenarios on `route`'s channel, or `None` if the spec promises no broadcasts there
-/// (then several clients have nothing to tell each other).
+/// Scenarios on `route`'s channel, or `None` if the spec promises no broadcasts there (then
+/// several clients have nothing to tell each other) or names no resource the clients could share.
 pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
     let channel = route.channel.clone();
     let triggers: Vec<BoxedStrategy<Payload>> = channel
@@ -35,6 +35,9 @@ pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
         return None;
     }
     let resources = resources(route);
+    if resources.is_empty() {
+        return None;
+    }
     let base = Endpoint {
         channel: channel.id.clone(),
         address: channel.address.clone(),
@@ -107,7 +110,8 @@ fn resources(route: &Route) -> Vec<BTreeMap<String, String>> {
             None => param.known.iter().take(2).cloned().collect(),
         };
         if values.is_empty() {
-            continue;
+            // No value known to be served: there is no resource for clients to share.
+            return Vec::new();
         }
         resources = resources
             .into_iter()

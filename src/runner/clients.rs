@@ -128,6 +128,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                         sender,
                         channel,
                         &expectation,
+                        payload.len(),
                         timing,
                         *client,
                         &mut records,
@@ -176,7 +177,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
         }
         transcript.steps.push(record);
     }
-    settle(&mut clients, &mut records, timing, &mut log).await;
+    settle(channel, &mut clients, &mut records, timing, &mut log).await;
     for (number, client) in std::mem::take(&mut clients) {
         leave(client, number, Leaving::Close, timing, &mut log).await;
     }
@@ -271,19 +272,18 @@ async fn read(mut stream: SplitStream<Socket>, inbox: mpsc::Sender<Response>) {
 }
 
 /// Waits for the sender's answer to its message; broadcasts that arrive meanwhile are kept as received.
+#[allow(clippy::too_many_arguments)]
 async fn answer(
     sender: &mut Client,
     channel: &Channel,
     expectation: &Expectation,
+    size: usize,
     timing: Timing,
     number: u8,
     records: &mut BTreeMap<u8, ClientRecord>,
     log: &mut Log,
 ) -> Response {
-    let wait = match expectation {
-        Expectation::Anything => timing.quiet,
-        _ => timing.timeout,
-    };
+    let wait = timing.for_answer(channel, expectation, size);
     let pushed = broadcasts_of(channel, answers(channel, expectation));
     let deadline = Instant::now() + wait;
     loop {
@@ -395,43 +395,73 @@ fn owe(
 }
 
 /// Waits until every client still connected has received what it is owed (or the time-out
-/// passes), then listens a moment longer for broadcasts nobody is owed.
+/// passes), then listens a moment longer for broadcasts nobody is owed. Only messages the spec
+/// pushes count as received; a late reply is not a broadcast.
 async fn settle(
+    channel: &Channel,
     clients: &mut BTreeMap<u8, Client>,
     records: &mut BTreeMap<u8, ClientRecord>,
     timing: Timing,
     log: &mut Log,
 ) {
+    let pushed = broadcasts_of(channel, Vec::new());
     let deadline = Instant::now() + timing.timeout;
+    let mut ended: Vec<u8> = Vec::new();
     for (number, client) in clients.iter_mut() {
         let Some(record) = records.get_mut(number) else {
             continue;
         };
         while record.received.len() < record.owed.len() {
             let left = deadline.saturating_duration_since(Instant::now());
-            match timeout(left, client.inbox.recv()).await {
-                Ok(Some(Response::Text { text })) => {
-                    log.push(format!(
-                        "client {number} ← {}",
-                        crate::case::abbreviate(&text)
-                    ));
-                    record.received.push(text);
-                }
-                Ok(Some(other)) => {
-                    log.push(format!("client {number} ← {other}"));
-                    break;
-                }
-                _ => break,
+            let Ok(Some(message)) = timeout(left, client.inbox.recv()).await else {
+                break;
+            };
+            if !keep(message, &pushed, *number, record, log) {
+                ended.push(*number);
+                break;
             }
         }
     }
     tokio::time::sleep(timing.quiet).await;
     for (number, client) in clients.iter_mut() {
+        let Some(record) = records.get_mut(number) else {
+            continue;
+        };
         while let Ok(message) = client.inbox.try_recv() {
-            log.push(format!("client {number} ← {message}"));
-            if let (Response::Text { text }, Some(record)) = (message, records.get_mut(number)) {
+            if !keep(message, &pushed, *number, record, log) {
+                ended.push(*number);
+                break;
+            }
+        }
+    }
+    for number in ended {
+        if let Some(gone) = clients.remove(&number) {
+            gone.reader.abort();
+        }
+    }
+}
+
+/// Logs a message a client got, keeps it if it is a broadcast, and says whether the
+/// connection is still open (a server that closed it owes that client nothing more).
+fn keep(
+    message: Response,
+    pushed: &dyn Fn(&str) -> bool,
+    number: u8,
+    record: &mut ClientRecord,
+    log: &mut Log,
+) -> bool {
+    log.push(format!("client {number} ← {message}"));
+    match message {
+        Response::Text { text } => {
+            if pushed(&text) {
                 record.received.push(text);
             }
+            true
+        }
+        Response::Binary { .. } => true,
+        _ => {
+            record.present = false;
+            false
         }
     }
 }

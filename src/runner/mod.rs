@@ -42,6 +42,28 @@ impl Default for Timing {
     }
 }
 
+impl Timing {
+    /// How long to wait for the answer to a message of `size` bytes: `quiet` where no reply is
+    /// promised, else the time-out, one more for every half MiB a large message takes to
+    /// send, read and parse.
+    pub(crate) fn for_answer(
+        &self,
+        channel: &Channel,
+        expectation: &Expectation,
+        size: usize,
+    ) -> Duration {
+        match expectation {
+            Expectation::Anything => self.quiet,
+            Expectation::Reply { operation }
+                if channel.operations[*operation].replies.is_empty() =>
+            {
+                self.quiet
+            }
+            _ => self.timeout + self.timeout * (size / (512 << 10)) as u32,
+        }
+    }
+}
+
 /// Records events with their offset from the start of the case.
 struct Log {
     start: Instant,
@@ -321,15 +343,7 @@ async fn play(
             });
             continue;
         }
-        let wait = match &expectation {
-            Expectation::Anything => timing.quiet,
-            Expectation::Reply { operation }
-                if channel.operations[*operation].replies.is_empty() =>
-            {
-                timing.quiet
-            }
-            _ => timing.timeout,
-        };
+        let wait = timing.for_answer(channel, &expectation, payload.len());
         let message = match (payload, wire) {
             (Payload::Binary(bytes), _) => {
                 log.push(format!("→ {payload}"));
@@ -360,7 +374,7 @@ async fn play(
             }
         };
         // After a silence a late answer would be taken for the next step's: stop here.
-        let promised = !matches!(expectation, Expectation::Anything) && wait == timing.timeout;
+        let promised = !matches!(expectation, Expectation::Anything) && wait >= timing.timeout;
         let unanswered = promised && matches!(response, Response::Silent { .. });
         open = !(ends_connection(&response) || unanswered);
         transcript.steps.push(StepRecord {

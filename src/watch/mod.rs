@@ -51,6 +51,8 @@ pub struct Watched {
     output: Arc<Mutex<Output>>,
     members: Vec<u32>,
     scanned: Instant,
+    /// Whether the last reset of the peak memory took; if not, the peak is the all-time one.
+    peak_reset: bool,
     /// How many times the target was started.
     pub starts: u32,
 }
@@ -71,6 +73,7 @@ struct Output {
 impl Watched {
     /// Starts the target and waits until it accepts connections.
     pub async fn start(spawn: Spawn) -> Result<Watched, String> {
+        vacant(&spawn.address).await?;
         let output = Arc::new(Mutex::new(Output::default()));
         let (child, group) = launch(&spawn, &output)?;
         let mut watched = Watched {
@@ -80,6 +83,7 @@ impl Watched {
             output,
             members: vec![group],
             scanned: Instant::now(),
+            peak_reset: false,
             starts: 1,
         };
         watched.until_ready().await?;
@@ -89,6 +93,7 @@ impl Watched {
     /// Kills the target (its whole process group) and starts it afresh.
     pub async fn restart(&mut self) -> Result<(), String> {
         self.kill().await;
+        vacant(&self.spawn.address).await?;
         let (child, group) = launch(&self.spawn, &self.output)?;
         self.child = child;
         self.group = group;
@@ -207,18 +212,23 @@ impl Watched {
             .collect()
     }
 
-    /// What the target's processes use now.
+    /// What the target's processes use now. Where the peak memory cannot be reset, the peak
+    /// is the resident memory now, so an old peak cannot pass for a new one.
     pub fn usage(&mut self) -> Usage {
         if self.scanned.elapsed() >= RESCAN {
             self.members = usage::members(self.group);
             self.scanned = Instant::now();
         }
-        usage::read(&self.members)
+        let mut usage = usage::read(&self.members);
+        if !self.peak_reset {
+            usage.peak = usage.rss;
+        }
+        usage
     }
 
     /// Starts a new peak-memory measurement.
-    pub fn reset_peak(&self) {
-        usage::reset_peaks(&self.members);
+    pub fn reset_peak(&mut self) {
+        self.peak_reset = usage::reset_peaks(&self.members);
     }
 
     /// Stops the target: SIGTERM to its group, then SIGKILL if it lingers.
@@ -242,6 +252,18 @@ impl Drop for Watched {
     fn drop(&mut self) {
         // Never leave a target behind, whatever way the campaign ended.
         signal_group(self.group, libc::SIGKILL);
+    }
+}
+
+/// Fails if something already accepts connections on `address`: the target's readiness would
+/// be that other process's.
+async fn vacant(address: &str) -> Result<(), String> {
+    let attempt = tokio::net::TcpStream::connect(address);
+    match tokio::time::timeout(Duration::from_millis(500), attempt).await {
+        Ok(Ok(_)) => Err(format!(
+            "something already accepts connections on {address}; stop it or pick another port"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -435,13 +457,18 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_a_target_ends_its_whole_group() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        // The shell forks a sleeper that holds the group open; the listener stands in for the server.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        // The shell forks a sleeper that holds the group open, and a listener stands in for the server.
+        let listen = format!(
+            "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(30)"
+        );
         let spawn = Spawn {
-            command: "sleep 30 & sleep 30".into(),
-            address,
-            startup: Duration::from_secs(5),
+            command: format!("sleep 30 & exec python3 -c \"{listen}\""),
+            address: format!("127.0.0.1:{port}"),
+            startup: Duration::from_secs(10),
         };
         let mut watched = Watched::start(spawn).await.expect("it starts");
         tokio::time::sleep(RESCAN).await;
@@ -452,6 +479,23 @@ mod tests {
         assert!(
             usage::members(group).is_empty(),
             "the group outlived stop()"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_port_already_taken_is_refused_before_starting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let spawn = Spawn {
+            command: "sleep 30".into(),
+            address: listener.local_addr().unwrap().to_string(),
+            startup: Duration::from_secs(5),
+        };
+        let Err(error) = Watched::start(spawn).await else {
+            panic!("another process's port is not the target's")
+        };
+        assert!(
+            error.contains("something already accepts connections"),
+            "{error}"
         );
     }
 }

@@ -2,30 +2,18 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 /// The resources of every process in the target's group at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Usage {
     /// Resident memory, in bytes.
     pub rss: u64,
     /// The most resident memory since the last reset of the peaks, in bytes.
     pub peak: u64,
     /// User and system CPU time since the processes started.
-    #[serde(with = "seconds")]
     pub cpu: Duration,
     /// Open file descriptors (sockets among them).
     pub fds: u64,
     pub processes: usize,
-}
-
-mod seconds {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
 }
 
 /// The live processes whose process group is `group`, found by a scan of `/proc` (zombies,
@@ -85,13 +73,12 @@ fn peak_of(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Resets the peak resident memory of `pids` to their current one, so the next peak is one case's.
-pub fn reset_peaks(pids: &[u32]) {
-    for pid in pids {
-        // proc(5): writing 5 to clear_refs resets the peak RSS. Where that is not allowed the
-        // peak stays the process's all-time one and one-case jumps are judged on RSS alone.
-        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-    }
+/// Resets the peak resident memory of `pids` to their current one, so the next peak is one
+/// case's; false where that is not allowed (then the peak is the all-time one).
+pub fn reset_peaks(pids: &[u32]) -> bool {
+    // proc(5): writing 5 to clear_refs resets the peak RSS.
+    pids.iter()
+        .all(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
 }
 
 fn clock_ticks() -> u64 {
