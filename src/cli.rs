@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// Connect by hand: print what the server sends, send what you type (or --send).
     Connect(ConnectArgs),
+    /// Replay saved findings (a file, or a directory of them) and say which are fixed.
+    Replay(ReplayArgs),
     /// Start the reference server on a free port and run a campaign against it.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -82,6 +84,12 @@ pub struct FuzzArgs {
     /// Layers to draw cases from: messages, frames, handshake, disconnect, clients (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = layer)]
     pub layers: Vec<Layer>,
+    /// Where findings are saved as cases, and replayed from before any new case.
+    #[arg(long, value_name = "DIR", default_value = crate::regressions::DEFAULT_DIR)]
+    pub regressions: PathBuf,
+    /// Neither replay saved cases nor save new findings.
+    #[arg(long)]
+    pub no_regressions: bool,
     /// Connections played at once, each with a case of its own, to find races.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: u16,
@@ -114,6 +122,72 @@ fn layer(name: &str) -> Result<Layer, String> {
             let names: Vec<&str> = Layer::ALL.iter().map(|l| l.name()).collect();
             format!("`{name}` is not a layer ({})", names.join(", "))
         })
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A saved case, or a directory of them (as `fuzz` writes to --regressions).
+    pub path: PathBuf,
+    /// The server to replay against (default: the URL the cases were found on).
+    pub url: Option<String>,
+    /// The spec to judge by (default: the one the cases were found with).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Start the target with this command, as for `fuzz` (needed for crash and resource findings).
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    /// Seconds to wait for a connection, a reply or a close.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub timeout: f64,
+}
+
+impl ReplayArgs {
+    /// The `fuzz` flags that replay these saved cases and run no new one.
+    pub fn as_fuzz(&self) -> Result<FuzzArgs, Misuse> {
+        let saved = crate::regressions::load(&self.path).map_err(Misuse)?;
+        let first = saved.first().map(|s| &s.regression).ok_or_else(|| {
+            Misuse(format!(
+                "{}: no saved cases (wsfuzz-*.json) there",
+                self.path.display()
+            ))
+        })?;
+        let url = self.url.clone().unwrap_or_else(|| first.target.clone());
+        let mut words: Vec<String> = vec![
+            "wsfuzz".into(),
+            "fuzz".into(),
+            url,
+            "--cases".into(),
+            "0".into(),
+        ];
+        let spec = self
+            .spec
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .or_else(|| first.spec.clone());
+        if let Some(spec) = spec {
+            words.extend(["--spec".into(), spec]);
+        }
+        if let Some(spawn) = &self.spawn {
+            words.extend(["--spawn".into(), spawn.clone()]);
+        }
+        words.extend([
+            "--timeout".into(),
+            self.timeout.to_string(),
+            "--regressions".into(),
+            self.path.display().to_string(),
+            "--seed".into(),
+            first.seed.to_string(),
+        ]);
+        match Cli::try_parse_from(words) {
+            Ok(Cli {
+                command: Command::Fuzz(args),
+            }) => Ok(args),
+            Ok(_) => Err(Misuse("cannot build the replay's flags".into())),
+            Err(e) => Err(Misuse(
+                e.to_string().lines().next().unwrap_or_default().to_string(),
+            )),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -257,6 +331,12 @@ impl FuzzArgs {
             layers: self.layers.clone(),
             spawn,
             clients: usize::from(self.clients),
+            saved: match self.no_regressions {
+                true => Vec::new(),
+                // A directory not made yet holds nothing to replay.
+                false if !self.regressions.exists() => Vec::new(),
+                false => crate::regressions::load(&self.regressions).map_err(Misuse)?,
+            },
             limits: Limits {
                 cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
                 memory_jump: mebibytes(self.max_memory_jump, "max-memory-jump")?,

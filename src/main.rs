@@ -7,6 +7,7 @@ use clap::Parser;
 use wsfuzz::campaign::{self, Progress, Report};
 use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
 use wsfuzz::connect::{self, Outcome, Session};
+use wsfuzz::regressions::Regression;
 use wsfuzz::{report, server};
 
 /// Exit codes: 0 nothing found, 1 findings, 2 misuse, 3 target unreachable at the start.
@@ -62,6 +63,10 @@ async fn dispatch(command: Command) -> ExitCode {
             }
         }
         Command::Demo { cases, seed } => demo(cases, seed).await,
+        Command::Replay(args) => match args.as_fuzz() {
+            Ok(fuzz_args) => fuzz(fuzz_args).await,
+            Err(Misuse(e)) => fail(MISUSE, &e),
+        },
     }
 }
 
@@ -72,10 +77,23 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     };
     let url = args.url.clone();
     let mut show_progress = |progress: Progress| show(&url, progress);
-    let report = match campaign::run(&target, &settings, &mut show_progress).await {
+    let mut report = match campaign::run(&target, &settings, &mut show_progress).await {
         Ok(report) => report,
         Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
     };
+    if !args.no_regressions {
+        let spec = args.spec.as_ref().map(|p| p.display().to_string());
+        for finding in report.findings.iter_mut().filter(|f| !f.replayed) {
+            let saved = Regression::of(finding, &args.url, spec.as_deref()).save(&args.regressions);
+            match saved {
+                Ok(path) => finding.regression = Some(path.display().to_string()),
+                Err(e) => eprintln!(
+                    "wsfuzz: cannot save the finding to {}: {e}",
+                    args.regressions.display()
+                ),
+            }
+        }
+    }
     finish(&report, args.json.as_deref())
 }
 

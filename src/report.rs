@@ -45,6 +45,24 @@ pub fn text(report: &Report) -> String {
             stats.target_starts
         );
     }
+    if report.replayed > 0 || !report.not_replayed.is_empty() {
+        let _ = writeln!(
+            out,
+            "saved cases: {} replayed, {} fixed, {} still failing",
+            report.replayed,
+            report.fixed.len(),
+            report.replayed - report.fixed.len()
+        );
+        for path in &report.fixed {
+            let _ = writeln!(
+                out,
+                "  fixed: {path} passes now (delete it, or keep it as a regression test)"
+            );
+        }
+        for why in &report.not_replayed {
+            let _ = writeln!(out, "  not replayed: {why}");
+        }
+    }
     if let Some(why) = &report.stopped {
         let _ = writeln!(out, "stopped early: {why}");
     }
@@ -114,7 +132,23 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
             let _ = writeln!(out, "    | {line}");
         }
     }
+    match (&f.regression, f.replayed) {
+        (Some(path), true) => {
+            let _ = writeln!(out, "  Still failing:  saved case {path}");
+        }
+        (Some(path), false) => {
+            let _ = writeln!(out, "  Saved as:       {path}");
+        }
+        _ => {}
+    }
     let _ = writeln!(out, "  Reproduce with: {}", f.reproduce);
+    if let Some(path) = &f.regression {
+        let _ = writeln!(
+            out,
+            "  Replay with:    wsfuzz replay {}",
+            crate::campaign::shell_quote(path)
+        );
+    }
     if let Some(command) = &f.by_hand {
         let _ = writeln!(out, "  By hand:        {command}");
     }

@@ -10,9 +10,19 @@ use serde_json::Value;
 use support::Flaw;
 use tokio::io::AsyncWriteExt;
 
+/// Runs `wsfuzz` in a directory of its own, so the findings it saves (in
+/// `proptest-regressions/` there) neither land in the repository nor meet other tests'.
 fn wsfuzz(args: &[&str]) -> Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    wsfuzz_in(&temp(&format!("run-{run}")), args)
+}
+
+/// Runs `wsfuzz` in `dir`.
+fn wsfuzz_in(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
         .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .expect("wsfuzz runs")
@@ -280,15 +290,22 @@ fn an_unreachable_target_exits_3() {
 
 #[test]
 fn a_spawned_target_that_does_not_start_exits_3_with_its_last_words() {
+    let output = wsfuzz(&[
+        "fuzz",
+        "ws://127.0.0.1:{port}",
+        "--spawn",
+        "echo 'loading config'; echo 'no such file: app.toml' >&2; exit 4",
+    ]);
     one_line_error(
-        &wsfuzz(&[
-            "fuzz",
-            "ws://127.0.0.1:{port}",
-            "--spawn",
-            "echo 'loading config'; echo 'no such file: app.toml' >&2; exit 4",
-        ]),
+        &output,
         3,
-        "exited with code 4 before accepting connections; it wrote: loading config | no such file: app.toml",
+        "exited with code 4 before accepting connections; it wrote: ",
+    );
+    // Its standard output and error are read side by side: both are quoted, in either order.
+    let err = stderr(&output);
+    assert!(
+        err.contains("loading config") && err.contains("no such file: app.toml"),
+        "{err}"
     );
 }
 
@@ -436,4 +453,105 @@ async fn connect_checks_the_prompt_managers_endpoints() {
         "{shown}"
     );
     assert!(shown.contains("\"error\":\"invalid_json\""), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_finding_replays_and_is_reported_fixed_once_the_server_is() {
+    let broken = format!("ws://{}", support::start(Flaw::SilentOnUnknownAction).await);
+    let dir = temp("regressions");
+    let run = |args: Vec<String>| {
+        let dir = dir.clone();
+        blocking(move || wsfuzz_in(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    let words = |list: &[&str]| list.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let found = run(words(&[
+        "fuzz",
+        &broken,
+        "--spec",
+        &spec_path(),
+        "--layers",
+        "messages",
+        "--cases",
+        "60",
+        "--seed",
+        "5",
+        "--timeout",
+        "0.3",
+    ]))
+    .await;
+    assert_eq!(found.status.code(), Some(1), "{}", stderr(&found));
+    let saved = dir.join("proptest-regressions");
+    let files: Vec<_> = std::fs::read_dir(&saved).unwrap().collect();
+    assert_eq!(files.len(), 1, "one finding, one saved case");
+    let file = files[0].as_ref().unwrap().path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["check"], "bad_input_gets_error");
+    assert_eq!(value["seed"], 5);
+    assert!(value["case"]["steps"].is_array(), "{text}");
+    let report = String::from_utf8_lossy(&found.stdout).into_owned();
+    assert!(report.contains("Replay with:    wsfuzz replay"), "{report}");
+
+    // Replayed alone against the same server, it still fails.
+    let again = run(words(&[
+        "replay",
+        &saved.display().to_string(),
+        "--timeout",
+        "0.3",
+    ]))
+    .await;
+    let report = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert_eq!(again.status.code(), Some(1), "{report}{}", stderr(&again));
+    assert!(
+        report.contains("saved cases: 1 replayed, 0 fixed, 1 still failing"),
+        "{report}"
+    );
+
+    // Against a server fixed since, it passes and is reported fixed, alone or before new cases.
+    let fixed = format!("ws://{}", support::start(Flaw::None).await);
+    let replay = run(words(&[
+        "replay",
+        &file.display().to_string(),
+        &fixed,
+        "--timeout",
+        "0.3",
+    ]))
+    .await;
+    let report = String::from_utf8_lossy(&replay.stdout).into_owned();
+    assert_eq!(replay.status.code(), Some(0), "{report}{}", stderr(&replay));
+    assert!(
+        report.contains("1 replayed, 1 fixed, 0 still failing"),
+        "{report}"
+    );
+    assert!(
+        report.contains("fixed: ") && report.contains(&file.display().to_string()),
+        "{report}"
+    );
+    let campaign = run(words(&[
+        "fuzz",
+        &fixed,
+        "--spec",
+        &spec_path(),
+        "--layers",
+        "messages",
+        "--cases",
+        "20",
+        "--timeout",
+        "0.3",
+    ]))
+    .await;
+    let report = String::from_utf8_lossy(&campaign.stdout).into_owned();
+    assert_eq!(campaign.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("20 cases in") && report.contains("1 replayed, 1 fixed"),
+        "{report}"
+    );
+
+    // A file that is not a saved case is a one-line error.
+    std::fs::write(saved.join("wsfuzz-broken.json"), "{\"check\": 1}").unwrap();
+    one_line_error(
+        &wsfuzz_in(&dir, &["replay", &saved.display().to_string()]),
+        2,
+        "not a saved wsfuzz case",
+    );
 }

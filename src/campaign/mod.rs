@@ -11,6 +11,7 @@ use crate::case::{Case, Layer, Payload, Step};
 use crate::checks::process::{self, Excess, Ledger, Limits};
 use crate::checks::{judge, Observed};
 use crate::gen::Generator;
+use crate::regressions::Saved;
 use crate::runner::{probe, run_case, Bystander, Timing};
 use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
@@ -43,6 +44,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Connections played at once (`--clients`): each case with this many less one alongside it.
     pub clients: usize,
+    /// Saved findings, replayed before any new case.
+    pub saved: Vec<Saved>,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             spawn: None,
             limits: Limits::default(),
             clients: 1,
+            saved: Vec::new(),
         }
     }
 }
@@ -97,6 +101,11 @@ pub struct Finding {
     /// The target's last lines of output, for a crash or a panic of a target wsfuzz started.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub target_output: Vec<String>,
+    /// The saved case this finding was replayed from, or the file it was saved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regression: Option<String>,
+    /// Whether it came from a saved case rather than a new one.
+    pub replayed: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -119,6 +128,11 @@ pub struct Report {
     pub stats: Stats,
     pub seed: u64,
     pub stopped: Option<String>,
+    /// Saved cases replayed first, and those of them that passed: fixed since.
+    pub replayed: usize,
+    pub fixed: Vec<String>,
+    /// Saved cases that could not be replayed here, with why.
+    pub not_replayed: Vec<String>,
 }
 
 /// What a campaign tells its reporters while it runs.
@@ -199,6 +213,59 @@ async fn campaign(
     // Recent scenarios, in case a later one fails only on what they left behind.
     let mut history: VecDeque<Case> = VecDeque::new();
     let mut ran = 0;
+    let (mut replayed, mut fixed, mut not_replayed) = (0, Vec::new(), Vec::new());
+    for saved in &settings.saved {
+        let case = &saved.regression.case;
+        let name = saved.path.display().to_string();
+        let Some(route) = routes
+            .iter()
+            .find(|r| r.channel.id == case.endpoint.channel)
+        else {
+            not_replayed.push(format!(
+                "{name}: the target has no channel `{}`",
+                case.endpoint.channel
+            ));
+            continue;
+        };
+        let Some(property) = Property::of(&saved.regression.check, &settings.limits) else {
+            not_replayed.push(format!("{name}: no check `{}`", saved.regression.check));
+            continue;
+        };
+        if watched.is_none() && !matches!(property, Property::Check(_)) {
+            not_replayed.push(format!(
+                "{name}: `{}` needs --spawn",
+                saved.regression.check
+            ));
+            continue;
+        }
+        replayed += 1;
+        let bench = Bench {
+            target,
+            route,
+            settings,
+            watched,
+            history: &[],
+        };
+        let Some(first) = bench.rerun(property, case).await else {
+            fixed.push(name);
+            continue;
+        };
+        let key = (first.failure.check, route.channel.id.clone());
+        let mut finding = bench
+            .minimize(
+                property,
+                case.clone(),
+                first,
+                saved.regression.case_index,
+                &interrupted,
+            )
+            .await;
+        finding.regression = Some(name);
+        finding.replayed = true;
+        progress(Progress::Found(&finding));
+        seen.insert(key, findings.len());
+        findings.push(finding);
+    }
     let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
         Some(index) => Box::new(std::iter::once(index)),
         None => Box::new(0..settings.cases),
@@ -461,6 +528,9 @@ async fn campaign(
         stats,
         seed: settings.seed,
         stopped,
+        replayed,
+        fixed,
+        not_replayed,
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{by_hand, play, wait_until_up, Finding, Settings};
 use crate::case::{Case, Layer};
-use crate::checks::process::{self, LEAK_PER_RUN, LEAK_REPLAYS};
+use crate::checks::process::{self, Limits, LEAK_PER_RUN, LEAK_REPLAYS};
 use crate::checks::{judge, Failure, Observed};
 use crate::runner::run_case;
 use crate::shrink::{shrink, Shrunk};
@@ -31,6 +31,21 @@ pub(super) enum Property {
     Leak,
     /// Replaying the case leaves descriptors open.
     Descriptors,
+}
+
+impl Property {
+    /// The property a saved finding of `check` must show again.
+    pub(super) fn of(check: &str, limits: &Limits) -> Option<Property> {
+        Some(match check {
+            process::TARGET_KEEPS_RUNNING => Property::Crash,
+            process::NO_PANIC_IN_OUTPUT => Property::Alarm,
+            process::CPU_PER_CASE_BOUNDED => Property::Cpu(limits.cpu),
+            process::MEMORY_DOES_NOT_JUMP => Property::Jump(limits.memory_jump),
+            process::MEMORY_DOES_NOT_LEAK => Property::Leak,
+            process::DESCRIPTORS_COME_BACK => Property::Descriptors,
+            name => Property::Check(crate::checks::CHECKS.iter().find(|c| c.name == name)?.name),
+        })
+    }
 }
 
 /// Replays of a leak suspect whose descriptors are counted.
@@ -322,6 +337,8 @@ impl Bench<'_> {
             ),
             transcript: rerun.events,
             target_output: rerun.output,
+            regression: None,
+            replayed: false,
         }
     }
 }
