@@ -41,6 +41,15 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Replay saved findings (a file, or a directory of them) and say which are fixed.
     Replay(ReplayArgs),
+    /// Join the JSON reports of a campaign's parts (--partition) into one; exit 1 if it has findings.
+    Merge {
+        /// The parts' reports (from --json).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report here instead of to standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Start the reference server on a free port and run a campaign against it.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -90,6 +99,10 @@ pub struct FuzzArgs {
     /// Neither replay saved cases nor save new findings.
     #[arg(long)]
     pub no_regressions: bool,
+    /// Play only part M of N of the campaign's cases (case i is in part i % N + 1), to split
+    /// one campaign across machines; `wsfuzz merge` joins their JSON reports.
+    #[arg(long, value_name = "M/N", value_parser = crate::campaign::Partition::parse)]
+    pub partition: Option<crate::campaign::Partition>,
     /// Connections played at once, each with a case of its own, to find races.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: u16,
@@ -307,6 +320,7 @@ impl FuzzArgs {
                 command.push_str(&format!(" {flag} {given}"));
             }
         }
+        // `--case N` reproduces a case whatever part it was in: no --partition in the command.
         if self.clients > 1 {
             command.push_str(&format!(" --clients {}", self.clients));
         }
@@ -331,6 +345,7 @@ impl FuzzArgs {
             layers: self.layers.clone(),
             spawn,
             clients: usize::from(self.clients),
+            partition: self.partition.unwrap_or(crate::campaign::Partition::WHOLE),
             saved: match self.no_regressions {
                 true => Vec::new(),
                 // A directory not made yet holds nothing to replay.

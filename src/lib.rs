@@ -42,6 +42,7 @@ pub mod checks;
 pub mod cli;
 pub mod connect;
 pub mod gen;
+pub mod merge;
 pub mod regressions;
 pub mod report;
 pub mod runner;

@@ -63,6 +63,28 @@ async fn dispatch(command: Command) -> ExitCode {
             }
         }
         Command::Demo { cases, seed } => demo(cases, seed).await,
+        Command::Merge { reports, output } => {
+            let paths: Vec<&std::path::Path> = reports.iter().map(|p| p.as_path()).collect();
+            let merged = match wsfuzz::merge::merge(&paths) {
+                Ok(merged) => merged,
+                Err(e) => return fail(MISUSE, &e),
+            };
+            let text = serde_json::to_string_pretty(&merged).unwrap_or_default() + "\n";
+            match output {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(&path, text) {
+                        return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+                    }
+                }
+                None => print!("{text}"),
+            }
+            let found = merged["findings"].as_array().is_some_and(|f| !f.is_empty());
+            if found {
+                ExitCode::from(FOUND)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Command::Replay(args) => match args.as_fuzz() {
             Ok(fuzz_args) => fuzz(fuzz_args).await,
             Err(Misuse(e)) => fail(MISUSE, &e),

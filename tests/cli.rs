@@ -555,3 +555,111 @@ async fn a_saved_finding_replays_and_is_reported_fixed_once_the_server_is() {
         "not a saved wsfuzz case",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parts_of_a_campaign_merge_into_the_whole() {
+    let url = format!("ws://{}", support::start(Flaw::SilentOnUnknownAction).await);
+    let dir = temp("parts");
+    let part = |partition: Option<&str>, name: &str| {
+        let json = dir.join(name).display().to_string();
+        let mut args: Vec<String> = [
+            "fuzz",
+            &url,
+            "--spec",
+            &spec_path(),
+            "--layers",
+            "messages",
+            "--cases",
+            "90",
+            "--seed",
+            "9",
+            "--timeout",
+            "0.3",
+            "--no-regressions",
+            "--json",
+            &json,
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        if let Some(partition) = partition {
+            args.extend(["--partition".to_string(), partition.to_string()]);
+        }
+        blocking(move || wsfuzz(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    let whole = part(None, "whole.json").await;
+    assert_eq!(whole.status.code(), Some(1), "{}", stderr(&whole));
+    for m in 1..=3 {
+        let output = part(Some(&format!("{m}/3")), &format!("part{m}.json")).await;
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let parts: Vec<String> = (1..=3)
+        .map(|m| dir.join(format!("part{m}.json")).display().to_string())
+        .collect();
+    let merged_path = dir.join("merged.json").display().to_string();
+    let mut args = vec!["merge", "-o", &merged_path];
+    args.extend(parts.iter().map(String::as_str));
+    let merge = wsfuzz(&args);
+    assert_eq!(
+        merge.status.code(),
+        Some(1),
+        "findings make exit 1: {}",
+        stderr(&merge)
+    );
+    let read = |path: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let merged = read(&merged_path);
+    let whole = read(&dir.join("whole.json").display().to_string());
+    assert_eq!(
+        merged["stats"]["cases"], 90,
+        "the parts play every case once"
+    );
+    assert_eq!(merged["parts"], 3);
+    let checks = |report: &Value| -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["check"].as_str().unwrap().into(),
+                    f["channel"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(checks(&merged), checks(&whole));
+    let occurrences = |report: &Value| -> u64 {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["occurrences"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        occurrences(&merged),
+        occurrences(&whole),
+        "every failing case counted once"
+    );
+    one_line_error(
+        &wsfuzz(&["merge", "/no/such/report.json"]),
+        2,
+        "cannot read",
+    );
+    // A bad flag value is clap's error, with its hint line: exit 2 and the reason.
+    let bad = wsfuzz(&["fuzz", "ws://127.0.0.1:1", "--partition", "4/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("is not a partition M/N"),
+        "{}",
+        stderr(&bad)
+    );
+}

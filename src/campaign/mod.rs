@@ -46,6 +46,40 @@ pub struct Settings {
     pub clients: usize,
     /// Saved findings, replayed before any new case.
     pub saved: Vec<Saved>,
+    /// The part of the campaign's cases this run plays (`--partition M/N`).
+    pub partition: Partition,
+}
+
+/// Part `index` (from 1) of `of` equal parts of a campaign: case `i` belongs to part
+/// `i % of + 1`, so the parts of one campaign play every case exactly once between them,
+/// on any machine, whatever the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Partition {
+    pub const WHOLE: Partition = Partition { index: 1, of: 1 };
+
+    /// Reads `M/N`, with 1 <= M <= N.
+    pub fn parse(text: &str) -> Result<Partition, String> {
+        let bad = || format!("`{text}` is not a partition M/N with 1 <= M <= N");
+        let (m, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, of) = (
+            m.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || of == 0 || index > of {
+            return Err(bad());
+        }
+        Ok(Partition { index, of })
+    }
+
+    /// The case numbers below `cases` that belong to this part.
+    pub fn indices(self, cases: u64) -> impl Iterator<Item = u64> {
+        (self.index - 1..cases).step_by(self.of as usize)
+    }
 }
 
 impl Default for Settings {
@@ -67,6 +101,7 @@ impl Default for Settings {
             limits: Limits::default(),
             clients: 1,
             saved: Vec::new(),
+            partition: Partition::WHOLE,
         }
     }
 }
@@ -195,7 +230,10 @@ async fn campaign(
             target.url(&first.probe_endpoint())
         )));
     }
-    let cases = settings.only_case.map_or(settings.cases, |_| 1);
+    let cases = settings.only_case.map_or(
+        settings.partition.indices(settings.cases).count() as u64,
+        |_| 1,
+    );
     progress(Progress::Started {
         routes,
         seed: settings.seed,
@@ -268,7 +306,7 @@ async fn campaign(
     }
     let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
         Some(index) => Box::new(std::iter::once(index)),
-        None => Box::new(0..settings.cases),
+        None => Box::new(settings.partition.indices(settings.cases)),
     };
     for index in indices {
         if settings
@@ -724,6 +762,25 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parts_of_a_campaign_play_every_case_exactly_once() {
+        for (cases, of) in [(0, 1), (10, 3), (500, 7), (5, 8), (1000, 1)] {
+            let mut played: Vec<u64> = (1..=of)
+                .flat_map(|index| Partition { index, of }.indices(cases))
+                .collect();
+            played.sort_unstable();
+            assert_eq!(
+                played,
+                (0..cases).collect::<Vec<_>>(),
+                "{cases} cases in {of} parts"
+            );
+        }
+        assert_eq!(Partition::parse("2/3"), Ok(Partition { index: 2, of: 3 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(Partition::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn shell_quoting_survives_quotes() {
