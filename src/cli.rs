@@ -81,6 +81,9 @@ pub struct FuzzArgs {
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the report as JUnit XML to this file: a test case per check and channel.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Seconds to wait for a connection, a reply or a close.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub timeout: f64,

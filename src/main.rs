@@ -116,6 +116,11 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
             }
         }
     }
+    if let Some(path) = &args.junit {
+        if let Err(e) = report::write_junit(&report, path) {
+            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+        }
+    }
     finish(&report, args.json.as_deref())
 }
 

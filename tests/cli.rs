@@ -663,3 +663,71 @@ async fn the_parts_of_a_campaign_merge_into_the_whole() {
         stderr(&bad)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_junit_report_has_a_test_case_per_check_and_channel() {
+    use quick_xml::events::Event;
+    let url = format!("ws://{}", support::start(Flaw::LeaksTraceback).await);
+    let junit = temp("junit").join("report.xml").display().to_string();
+    let output = wsfuzz_async(&[
+        "fuzz",
+        &url,
+        "--spec",
+        &spec_path(),
+        "--layers",
+        "messages",
+        "--cases",
+        "60",
+        "--seed",
+        "2",
+        "--timeout",
+        "0.3",
+        "--junit",
+        &junit,
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    // Well-formed all the way through, whatever bytes the server sent.
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut suites, mut cases, mut failed) = (Vec::new(), 0, Vec::new());
+    let mut current = (String::new(), String::new());
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let attribute = |name: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .map(|a| a.unescape_value().unwrap().into_owned())
+                        .unwrap_or_default()
+                };
+                match e.name().as_ref() {
+                    b"testsuite" => suites.push(attribute(b"name")),
+                    b"testcase" => {
+                        cases += 1;
+                        current = (attribute(b"classname"), attribute(b"name"));
+                    }
+                    b"failure" => failed.push(current.clone()),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(suites, ["wsfuzz prompt", "wsfuzz echo"]);
+    assert_eq!(cases, 2 * wsfuzz::checks::CHECKS.len());
+    assert_eq!(
+        failed,
+        [(
+            "wsfuzz.prompt".to_string(),
+            "no_leaked_internals".to_string()
+        )],
+        "{xml}"
+    );
+    assert!(
+        xml.contains("Reproduce with:"),
+        "the failure carries the finding"
+    );
+}

@@ -168,6 +168,8 @@ pub struct Report {
     pub fixed: Vec<String>,
     /// Saved cases that could not be replayed here, with why.
     pub not_replayed: Vec<String>,
+    /// The channels fuzzed.
+    pub channels: Vec<String>,
 }
 
 /// What a campaign tells its reporters while it runs.
@@ -569,6 +571,7 @@ async fn campaign(
         replayed,
         fixed,
         not_replayed,
+        channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
     })
 }
 
