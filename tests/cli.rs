@@ -700,7 +700,11 @@ async fn the_junit_report_has_a_test_case_per_check_and_channel() {
                     e.attributes()
                         .flatten()
                         .find(|a| a.key.as_ref() == name)
-                        .map(|a| a.unescape_value().unwrap().into_owned())
+                        .map(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .unwrap()
+                                .into_owned()
+                        })
                         .unwrap_or_default()
                 };
                 match e.name().as_ref() {
