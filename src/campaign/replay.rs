@@ -51,7 +51,7 @@ impl Property {
 /// Replays of a leak suspect whose descriptors are counted.
 const DESCRIPTOR_REPLAYS: u64 = 12;
 /// Runs of a group of connections before a race counts as gone.
-const RACE_TRIES: usize = 3;
+const RACE_TRIES: usize = 5;
 /// How long a crash may take to show after the case that caused it.
 const CRASH_GRACE: Duration = Duration::from_millis(100);
 
@@ -202,7 +202,7 @@ impl Bench<'_> {
         if !wait_until_up(self.target, self.route, self.settings).await {
             return None;
         }
-        // A race may not come back every time: connections played together get three tries.
+        // A race may not come back every time: connections played together get a few tries.
         let tries = if case.alongside.is_empty() {
             1
         } else {
