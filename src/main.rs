@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use wsfuzz::campaign::{self, Progress, Report};
 use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
@@ -98,8 +99,11 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
         Err(Misuse(e)) => return fail(MISUSE, &e),
     };
     let url = args.url.clone();
-    let mut show_progress = |progress: Progress| show(&url, progress);
-    let mut report = match campaign::run(&target, &settings, &mut show_progress).await {
+    let bar = progress_bar();
+    let mut show_progress = |progress: Progress| show(&url, &bar, progress);
+    let ran = campaign::run(&target, &settings, &mut show_progress).await;
+    bar.finish_and_clear();
+    let mut report = match ran {
         Ok(report) => report,
         Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
     };
@@ -124,8 +128,9 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     finish(&report, args.json.as_deref())
 }
 
-/// Status lines on stderr while the campaign runs; the report itself goes to stdout.
-fn show(url: &str, progress: Progress) {
+/// A progress bar on stderr while the campaign runs (none when stderr is not a terminal, so
+/// logs and CI stay clean), and a status line for each finding; the report goes to stdout.
+fn show(url: &str, bar: &ProgressBar, progress: Progress) {
     match progress {
         Progress::Started {
             routes,
@@ -133,21 +138,57 @@ fn show(url: &str, progress: Progress) {
             cases,
         } => {
             let channels: Vec<&str> = routes.iter().map(|r| r.channel.id.as_str()).collect();
-            eprintln!(
-                "wsfuzz: fuzzing {} ({}), {cases} cases, seed {seed}",
-                url,
-                channels.join(", ")
+            say(
+                bar,
+                format!(
+                    "wsfuzz: fuzzing {} ({}), {cases} cases, seed {seed}",
+                    url,
+                    channels.join(", ")
+                ),
             );
+            bar.set_length(cases);
+            bar.set_message("no findings");
         }
         Progress::Shrinking {
             check,
             channel,
             case_index,
-        } => {
-            eprintln!("wsfuzz: case {case_index} failed {check} on `{channel}`; shrinking it")
-        }
+        } => say(
+            bar,
+            format!("wsfuzz: case {case_index} failed {check} on `{channel}`; shrinking it"),
+        ),
         Progress::Found(_) => {}
+        Progress::Played { done, findings } => {
+            bar.set_position(done);
+            let found = match findings {
+                0 => "no findings".to_string(),
+                1 => "1 finding".to_string(),
+                n => format!("{n} findings"),
+            };
+            let rate = done as f64 / bar.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!("{found}, {rate:.0} cases/s"));
+        }
     }
+}
+
+/// A status line on stderr, above the bar where there is one.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The bar: cases done of all, findings, cases per second and time left.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} cases, {msg}, {eta} left",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn finish(report: &Report, json: Option<&std::path::Path>) -> ExitCode {

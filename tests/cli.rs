@@ -89,6 +89,10 @@ async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
     assert_eq!(report["stats"]["cases"], 150);
     assert!(report["stats"]["seconds"].as_f64().unwrap() > 0.0);
     assert!(report["stats"]["cases_per_second"].as_f64().unwrap() > 0.0);
+    // Not a terminal: status lines, but no progress bar drawn into the log.
+    let err = stderr(&output);
+    assert!(err.starts_with("wsfuzz: fuzzing "), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

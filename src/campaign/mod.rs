@@ -186,6 +186,11 @@ pub enum Progress<'a> {
         case_index: u64,
     },
     Found(&'a Finding),
+    /// A case was played and judged: `done` of `cases` so far.
+    Played {
+        done: u64,
+        findings: usize,
+    },
 }
 
 /// Why a campaign could not run at all.
@@ -522,6 +527,10 @@ async fn campaign(
             seen.insert(key, findings.len());
             findings.push(finding);
         }
+        progress(Progress::Played {
+            done: ran,
+            findings: findings.len(),
+        });
         if let Some(watched) = watched {
             // A target that died, or hangs past --recover, is started afresh so the campaign goes on.
             let hung = !served(transcript) && !wait_until_up(target, route, settings).await;
