@@ -295,7 +295,7 @@ async fn campaign(
             fixed.push(name);
             continue;
         };
-        let key = (first.failure.check, route.channel.id.clone());
+        let key = (first.failure.check, scope(property, &route.channel.id));
         let mut finding = bench
             .minimize(
                 property,
@@ -460,15 +460,10 @@ async fn campaign(
                     _ => break,
                 }
             };
-            // A flaw of the process shows on every channel: it is one finding, not one per channel.
-            let scope = match property {
-                Property::Check(_) => route_of(routes, &from_connection(&case, connection))
-                    .channel
-                    .id
-                    .clone(),
-                _ => String::new(),
-            };
-            let key = (first.failure.check, scope);
+            let channel = &route_of(routes, &from_connection(&case, connection))
+                .channel
+                .id;
+            let key = (first.failure.check, scope(property, channel));
             if let Some(&at) = seen.get(&key) {
                 findings[at].occurrences += 1;
                 continue;
@@ -582,6 +577,15 @@ async fn campaign(
         not_replayed,
         channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
     })
+}
+
+/// What findings of one check are told apart by: their channel, but for the target process,
+/// whose flaw shows on every channel and is one finding, not one per channel.
+fn scope(property: Property, channel: &str) -> String {
+    match property {
+        Property::Check(_) => channel.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Scenarios kept to replay before one that fails only after others.
