@@ -59,7 +59,7 @@ pub enum Flaw {
     BroadcastStopsAtDeadPeer,
     /// Broadcasts to every connection on every prompt, the sender's included.
     BroadcastEverywhere,
-    /// Takes 100 ms to save, and fails a save that comes while another is under way with 1011.
+    /// Takes 200 ms to save, and fails a save that comes while another is under way with 1011.
     RaceOnConcurrentSave,
 }
 
@@ -281,7 +281,7 @@ async fn serve(
             if SAVING.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 return close(&mut ws, 1011, "database is locked").await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             SAVING.store(false, std::sync::atomic::Ordering::SeqCst);
         }
         match answer(&text, flaw) {
