@@ -28,6 +28,23 @@ pub struct Transcript {
     pub events: Vec<Event>,
 }
 
+impl Transcript {
+    /// The record of a case on `url` before anything happened: accepted, nothing answered yet.
+    pub fn new(url: String, admission: Admission) -> Transcript {
+        Transcript {
+            url,
+            admission,
+            connect: Connect::Accepted,
+            greeting: None,
+            steps: Vec::new(),
+            probe: None,
+            wire: None,
+            clients: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// One client of a scenario: the broadcasts the spec says it must get, and the messages it
 /// got that were not answers to its own.
 #[derive(Clone, Debug, Serialize)]

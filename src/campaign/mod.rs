@@ -1,5 +1,6 @@
 //! A campaign: generate cases, run them, judge each transcript, shrink what fails, and keep the statistics.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -460,9 +461,8 @@ async fn campaign(
                     _ => break,
                 }
             };
-            let channel = &route_of(routes, &from_connection(&case, connection))
-                .channel
-                .id;
+            let seen_from = from_connection(&case, connection);
+            let channel = &route_of(routes, &seen_from).channel.id;
             let key = (first.failure.check, scope(property, channel));
             if let Some(&at) = seen.get(&key) {
                 findings[at].occurrences += 1;
@@ -470,9 +470,7 @@ async fn campaign(
             }
             progress(Progress::Shrinking {
                 check: first.failure.check,
-                channel: &route_of(routes, &from_connection(&case, connection))
-                    .channel
-                    .id,
+                channel,
                 case_index: index,
             });
             // A leak shows over many cases: the one that added most is the first suspect.
@@ -486,7 +484,7 @@ async fn campaign(
                     (case, suspect, route)
                 }
                 None => {
-                    let case = from_connection(&case, connection);
+                    let case = seen_from.into_owned();
                     let route = route_of(routes, &case);
                     (case, index, route)
                 }
@@ -631,14 +629,18 @@ fn case_at(generator: &Generator, settings: &Settings, index: u64) -> Case {
     case
 }
 
-/// The same group of connections seen from connection `k` (0: the case itself): its case
-/// first, the others alongside it.
-fn from_connection(case: &Case, k: usize) -> Case {
+/// The same group of connections seen from connection `k` (0: the case itself, borrowed, as
+/// every case is judged from it): its case first, the others alongside it.
+fn from_connection(case: &Case, k: usize) -> Cow<'_, Case> {
     if k == 0 {
-        return case.clone();
+        return Cow::Borrowed(case);
     }
-    let mut first = case.clone();
-    first.alongside.clear();
+    let first = Case {
+        endpoint: case.endpoint.clone(),
+        handshake: case.handshake.clone(),
+        steps: case.steps.clone(),
+        alongside: Vec::new(),
+    };
     let mut seen_from = case.alongside[k - 1].clone();
     seen_from.alongside = std::iter::once(first)
         .chain(
@@ -649,7 +651,7 @@ fn from_connection(case: &Case, k: usize) -> Case {
                 .map(|(_, c)| c.clone()),
         )
         .collect();
-    seen_from
+    Cow::Owned(seen_from)
 }
 
 /// Runs a case and probes the server afterwards; below the messages, a bystander client

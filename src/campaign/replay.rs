@@ -92,7 +92,6 @@ impl Bench<'_> {
             watched.restart().await.ok()?;
         }
         let timing = self.settings.timing;
-        let channel = &self.route.channel;
         match property {
             Property::Check(_) => {
                 drop(watched);
@@ -143,14 +142,9 @@ impl Bench<'_> {
             }
             Property::Leak => {
                 // Two runs first, so that what a first run allocates for good (caches) is not counted.
-                for _ in 0..2 {
-                    run_case(self.target, channel, case, timing).await;
-                }
+                self.replay(case, 2).await;
                 let before = watched.usage();
-                let mut events = Vec::new();
-                for _ in 0..LEAK_REPLAYS {
-                    events = run_case(self.target, channel, case, timing).await.events;
-                }
+                let events = self.replay(case, LEAK_REPLAYS.into()).await;
                 let after = watched.usage();
                 let grown = after.rss.saturating_sub(before.rss);
                 (grown >= u64::from(LEAK_REPLAYS) * LEAK_PER_RUN).then(|| Rerun {
@@ -173,10 +167,7 @@ impl Bench<'_> {
             }
             Property::Descriptors => {
                 let before = watched.usage();
-                let mut events = Vec::new();
-                for _ in 0..DESCRIPTOR_REPLAYS {
-                    events = run_case(self.target, channel, case, timing).await.events;
-                }
+                let events = self.replay(case, DESCRIPTOR_REPLAYS).await;
                 let after = settled(&mut watched, &before, timing.timeout).await;
                 let open = after.fds.saturating_sub(before.fds);
                 (open >= DESCRIPTOR_REPLAYS / 2).then(|| Rerun {
@@ -193,6 +184,18 @@ impl Bench<'_> {
                 })
             }
         }
+    }
+
+    /// Plays `case` `times` times, without probes (the server's resources are what is watched);
+    /// returns the last run's timeline.
+    async fn replay(&self, case: &Case, times: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        for _ in 0..times {
+            events = run_case(self.target, &self.route.channel, case, self.settings.timing)
+                .await
+                .events;
+        }
+        events
     }
 
     async fn rerun_check(&self, property: Property, case: &Case) -> Option<Rerun> {

@@ -32,17 +32,7 @@ struct Client {
 /// Plays `case`, a scenario of several clients on `channel`.
 pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing) -> Transcript {
     let mut log = Log::new();
-    let mut transcript = Transcript {
-        url: target.url(&case.endpoint),
-        admission: Admission::Accept,
-        connect: Connect::Accepted,
-        greeting: None,
-        steps: Vec::new(),
-        probe: None,
-        wire: None,
-        clients: Vec::new(),
-        events: Vec::new(),
-    };
+    let mut transcript = Transcript::new(target.url(&case.endpoint), Admission::Accept);
     let mut clients: BTreeMap<u8, Client> = BTreeMap::new();
     // What each client has been owed and has received, by client number.
     let mut records: BTreeMap<u8, ClientRecord> = BTreeMap::new();

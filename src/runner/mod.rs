@@ -268,17 +268,7 @@ pub async fn run_case(
     let url = target.url(&case.endpoint);
     let mut log = Log::new();
     let admission = channel.admits(&case.endpoint.params);
-    let mut transcript = Transcript {
-        url: url.clone(),
-        admission,
-        connect: Connect::Accepted,
-        greeting: None,
-        steps: Vec::new(),
-        probe: None,
-        wire: None,
-        clients: Vec::new(),
-        events: Vec::new(),
-    };
+    let mut transcript = Transcript::new(url.clone(), admission);
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
     match open(&url, timing).await {
         Err(outcome) => {

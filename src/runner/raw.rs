@@ -46,24 +46,15 @@ pub(super) async fn run(
         deliberate_end: false,
         bystander: None,
     };
-    let mut transcript = Transcript {
-        url: url.clone(),
-        admission: channel.admits(&case.endpoint.params),
-        connect: Connect::Accepted,
-        greeting: None,
-        steps: case
-            .steps
-            .iter()
-            .map(|_| StepRecord {
-                expectation: Expectation::Anything,
-                response: Response::Skipped,
-            })
-            .collect(),
-        probe: None,
-        wire: None,
-        clients: Vec::new(),
-        events: Vec::new(),
-    };
+    let mut transcript = Transcript::new(url.clone(), channel.admits(&case.endpoint.params));
+    transcript.steps = case
+        .steps
+        .iter()
+        .map(|_| StepRecord {
+            expectation: Expectation::Anything,
+            response: Response::Skipped,
+        })
+        .collect();
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
     match timeout(timing.timeout, TcpStream::connect(address.as_str())).await {
         Ok(Ok(stream)) => {
