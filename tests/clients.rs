@@ -92,11 +92,7 @@ async fn broadcasts_to_other_prompts_and_the_sender_are_stray() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_broadcasts_right_gives_nothing() {
     let report = scenarios_against(Flaw::None).await;
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
     assert!(report
         .stats
         .layers

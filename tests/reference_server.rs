@@ -10,11 +10,7 @@ async fn a_campaign_against_the_reference_server_finds_nothing() {
     let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
     for seed in [1, 2, 3] {
         let report = campaign(server.local_addr(), &settings(seed, 400)).await;
-        assert!(
-            report.findings.is_empty(),
-            "seed {seed}: {}",
-            wsfuzz::report::text(&report)
-        );
+        support::assert_no_findings(&report);
         assert_eq!(report.stats.cases, 400);
         assert!(report.stopped.is_none());
     }
@@ -28,11 +24,7 @@ async fn every_layer_against_the_reference_server_finds_nothing() {
         settings.layers = Vec::new();
         settings.timing.timeout = std::time::Duration::from_secs(1);
         let report = campaign(server.local_addr(), &settings).await;
-        assert!(
-            report.findings.is_empty(),
-            "seed {seed}: {}",
-            wsfuzz::report::text(&report)
-        );
+        support::assert_no_findings(&report);
         assert_eq!(report.stats.cases, 300);
     }
 }
@@ -62,11 +54,7 @@ async fn broadcasts_from_other_clients_are_not_taken_for_replies() {
         .await
         .unwrap();
     editing.abort();
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
     assert_eq!(report.stats.cases, 300);
 }
 
@@ -74,11 +62,7 @@ async fn broadcasts_from_other_clients_are_not_taken_for_replies() {
 async fn a_campaign_against_the_correct_test_server_finds_nothing() {
     let addr = start(Flaw::None).await;
     let report = campaign(addr, &settings(5, 300)).await;
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,11 +73,7 @@ async fn four_connections_at_once_on_every_layer_find_nothing() {
     settings.clients = 4;
     settings.timing.timeout = std::time::Duration::from_secs(1);
     let report = campaign(server.local_addr(), &settings).await;
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
     assert_eq!(report.stats.cases, 150);
     assert!(report
         .stats

@@ -225,11 +225,7 @@ async fn the_reference_server_started_by_wsfuzz_gives_nothing() {
         s.timing.timeout = Duration::from_secs(1);
     })
     .await;
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
     assert_eq!(report.stats.cases, 400);
     assert_eq!(report.stats.target_starts, 1);
 }

@@ -65,11 +65,7 @@ async fn a_correct_server_passes_every_wire_check() {
         400,
     )
     .await;
-    assert!(
-        report.findings.is_empty(),
-        "{}",
-        wsfuzz::report::text(&report)
-    );
+    support::assert_no_findings(&report);
     assert_eq!(report.stats.cases, 400);
 }
 

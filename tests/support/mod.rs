@@ -254,7 +254,7 @@ async fn serve(
             }
             Message::Close(_) => {
                 closed = true;
-                drain(&mut ws).await;
+                drain(&mut ws, Duration::from_secs(1)).await;
                 break;
             }
             _ => continue,
@@ -436,18 +436,15 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
             Message::Binary(_) => {
                 return close(&mut ws, 1003, "binary messages are not supported").await
             }
-            Message::Close(_) => return drain(&mut ws).await,
+            Message::Close(_) => return drain(&mut ws, Duration::from_secs(1)).await,
             _ => {}
         }
     }
 }
 
 /// Reads on after the client's close, which sends tungstenite's close reply and ends the stream.
-async fn drain(ws: &mut WebSocketStream<TcpStream>) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+async fn drain(ws: &mut WebSocketStream<TcpStream>, wait: Duration) {
+    let _ = tokio::time::timeout(wait, async { while let Some(Ok(_)) = ws.next().await {} }).await;
 }
 
 /// Sends a close frame and waits (briefly) for the client's, as RFC 6455 asks.
@@ -457,10 +454,16 @@ async fn close(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
         reason: reason.into(),
     };
     let _ = ws.send(Message::Close(Some(frame))).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    drain(ws, Duration::from_secs(2)).await;
+}
+
+/// Fails with the whole report if it has findings: a correct server must give none.
+pub fn assert_no_findings(report: &Report) {
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        wsfuzz::report::text(report)
+    );
 }
 
 /// The checks a report's findings failed, in order.
