@@ -45,6 +45,7 @@ pub mod gen;
 pub mod merge;
 pub mod regressions;
 pub mod report;
+pub mod reproduce;
 pub mod runner;
 pub mod server;
 pub mod shrink;

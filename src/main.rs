@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wsfuzz::campaign::{self, Progress, Report};
 use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
 use wsfuzz::connect::{self, Outcome, Session};
-use wsfuzz::regressions::Regression;
+use wsfuzz::regressions::{self, Place};
 use wsfuzz::{report, server};
 
 /// Exit codes: 0 nothing found, 1 findings, 2 misuse, 3 target unreachable at the start.
@@ -109,15 +109,15 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     };
     if !args.no_regressions {
         let spec = args.spec.as_ref().map(|p| p.display().to_string());
-        for finding in report.findings.iter_mut().filter(|f| !f.replayed) {
-            let saved = Regression::of(finding, &args.url, spec.as_deref()).save(&args.regressions);
-            match saved {
-                Ok(path) => finding.regression = Some(path.display().to_string()),
-                Err(e) => eprintln!(
-                    "wsfuzz: cannot save the finding to {}: {e}",
-                    args.regressions.display()
-                ),
-            }
+        let place = Place {
+            dir: &args.regressions,
+            url: &args.url,
+            spec: spec.as_deref(),
+            target: &target,
+            timing: settings.timing,
+        };
+        for problem in regressions::save_new(&mut report, &place) {
+            eprintln!("wsfuzz: {problem}");
         }
     }
     if let Some(path) = &args.junit {

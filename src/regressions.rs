@@ -4,8 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::Finding;
+use crate::campaign::{Finding, Report};
 use crate::case::Case;
+use crate::reproduce;
+use crate::runner::Timing;
+use crate::target::Target;
 
 /// The format of a saved case; a file of another format is refused, not misread.
 pub const FORMAT: u32 = 1;
@@ -88,6 +91,55 @@ impl Regression {
         std::fs::write(&path, json + "\n")?;
         Ok(path)
     }
+}
+
+/// Where and for what target findings are saved.
+pub struct Place<'a> {
+    pub dir: &'a Path,
+    /// The URL and spec path the campaign was given.
+    pub url: &'a str,
+    pub spec: Option<&'a str>,
+    pub target: &'a Target,
+    pub timing: Timing,
+}
+
+/// Saves each new finding of `report` in `place.dir`, with a standalone reproduction beside
+/// it, and notes both paths in the finding; returns what could not be written.
+pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
+    let mut problems = Vec::new();
+    for finding in report.findings.iter_mut().filter(|f| !f.replayed) {
+        let path = match Regression::of(finding, place.url, place.spec).save(place.dir) {
+            Ok(path) => path,
+            Err(e) => {
+                problems.push(format!(
+                    "cannot save the finding to {}: {e}",
+                    place.dir.display()
+                ));
+                continue;
+            }
+        };
+        finding.regression = Some(path.display().to_string());
+        let route = place
+            .target
+            .routes
+            .iter()
+            .find(|r| r.channel.id == finding.channel);
+        if let Some(route) = route {
+            let script_path = path.with_extension("py");
+            let script = reproduce::python(
+                finding,
+                place.target,
+                route,
+                place.timing,
+                &script_path.display().to_string(),
+            );
+            match std::fs::write(&script_path, script) {
+                Ok(()) => finding.standalone = Some(script_path.display().to_string()),
+                Err(e) => problems.push(format!("cannot write {}: {e}", script_path.display())),
+            }
+        }
+    }
+    problems
 }
 
 /// Reads a saved case, or every `wsfuzz-*.json` in a directory (a missing directory holds none).

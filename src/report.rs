@@ -149,6 +149,13 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
             crate::campaign::shell_quote(path)
         );
     }
+    if let Some(path) = &f.standalone {
+        let _ = writeln!(
+            out,
+            "  Standalone:     python3 {}",
+            crate::campaign::shell_quote(path)
+        );
+    }
     if let Some(command) = &f.by_hand {
         let _ = writeln!(out, "  By hand:        {command}");
     }

@@ -140,6 +140,9 @@ pub struct Finding {
     /// The saved case this finding was replayed from, or the file it was saved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regression: Option<String>,
+    /// A script that replays the minimal case without wsfuzz, saved beside the regression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<String>,
     /// Whether it came from a saved case rather than a new one.
     pub replayed: bool,
 }

@@ -341,6 +341,7 @@ impl Bench<'_> {
             transcript: rerun.events,
             target_output: rerun.output,
             regression: None,
+            standalone: None,
             replayed: false,
         }
     }

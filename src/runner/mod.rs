@@ -19,6 +19,8 @@ use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript}
 mod clients;
 mod raw;
 
+pub(crate) use raw::as_frame;
+
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest message wsfuzz reads from a server; a hostile server cannot make it allocate more.
@@ -84,7 +86,7 @@ impl Log {
 }
 
 /// Splits a URL into the address to connect to (`host:port`) and the request target (path and query).
-fn address_and_path(url: &str) -> (String, String) {
+pub(crate) fn address_and_path(url: &str) -> (String, String) {
     let (_, rest) = url.split_once("://").unwrap_or(("", url));
     let path = &rest[rest.find(['/', '?']).unwrap_or(rest.len())..];
     let path = if path.is_empty() { "/" } else { path };
@@ -308,13 +310,8 @@ async fn play(
     transcript: &mut Transcript,
     log: &mut Log,
 ) {
-    let speaks_first = match admission {
-        Admission::Accept => !channel.greeting.is_empty(),
-        Admission::Refuse => true,
-        Admission::Either => !channel.greeting.is_empty() || channel.refusal.is_some(),
-    };
     let mut open = true;
-    if speaks_first {
+    if channel.speaks_first(admission) {
         let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
         let first = next_response(socket, timing.timeout, log, &pushed).await;
         // A late greeting would be taken for the first step's answer: stop after a silence too.

@@ -458,7 +458,7 @@ impl Conn<'_> {
 }
 
 /// The frame a step writes, if it writes one: a message becomes one final frame.
-fn as_frame(step: &Step) -> Option<Frame> {
+pub(crate) fn as_frame(step: &Step) -> Option<Frame> {
     match step {
         Step::Frame(frame) => Some(frame.clone()),
         Step::Send(Payload::Binary(bytes)) => Some(Frame::new(frame::BINARY, bytes.clone())),

@@ -340,6 +340,15 @@ impl Channel {
             .collect()
     }
 
+    /// Whether the server says something first on a connection so admitted: a greeting or a refusal.
+    pub fn speaks_first(&self, admission: Admission) -> bool {
+        match admission {
+            Admission::Accept => !self.greeting.is_empty(),
+            Admission::Refuse => true,
+            Admission::Either => !self.greeting.is_empty() || self.refusal.is_some(),
+        }
+    }
+
     /// Whether a connection with these parameter values should be accepted, refused, or either.
     pub fn admits(&self, params: &BTreeMap<String, String>) -> Admission {
         let unknown = self

@@ -1,0 +1,306 @@
+import socket
+import struct
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+# Where the finding was made; a URL on the command line replaces it.
+URL = sys.argv[1] if len(sys.argv) > 1 else FOUND_ON
+TIMEOUT = 2.0  # seconds to wait for a connection, an answer or a close
+MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # wsfuzz's fixed mask key
+START = time.monotonic()
+PRINT = threading.Lock()
+OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+
+
+def authority(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or 80
+
+
+HOST, PORT = authority(URL)
+FOUND_HOST = "%s:%d" % authority(FOUND_ON)
+
+
+def log(conn, what):
+    with PRINT:
+        tag = "[%s] " % conn if conn else ""
+        print("%9.3f ms  %s%s" % ((time.monotonic() - START) * 1000, tag, what), flush=True)
+
+
+def shown(data, limit=200):
+    text = data.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+class Conn:
+    """One connection: a socket and the bytes read from it but not yet taken as a frame."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sock = None
+        self.buffer = b""
+        self.open = False  # the WebSocket is open: frames may be sent
+        self.eof = False  # the server ended the TCP connection
+        self.sent_close = False
+
+    def read_more(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError as e:
+            log(self.name, "<- connection ended: %s" % e)
+            self.open, self.eof = False, True
+            return False
+        if not data:
+            log(self.name, "<- the server closed the TCP connection")
+            self.open, self.eof = False, True
+            return False
+        self.buffer += data
+        return True
+
+    def frame(self, deadline):
+        """The next frame as (fin, opcode, payload), or None at the end or the deadline."""
+        while True:
+            b = self.buffer
+            if len(b) >= 2:
+                size, at = b[1] & 0x7F, 2
+                if size == 126 and len(b) >= 4:
+                    size, at = struct.unpack(">H", b[2:4])[0], 4
+                elif size == 127 and len(b) >= 10:
+                    size, at = struct.unpack(">Q", b[2:10])[0], 10
+                if size < 126 or at > 2:
+                    mask = b[at:at + 4] if b[1] & 0x80 else b""
+                    end = at + len(mask) + size
+                    if len(b) >= end:
+                        payload = b[at + len(mask):end]
+                        if mask:
+                            payload = bytes(x ^ mask[i % 4] for i, x in enumerate(payload))
+                        self.buffer = b[end:]
+                        return bool(b[0] & 0x80), b[0] & 0x0F, payload
+            if self.eof or not self.read_more(deadline):
+                return None
+
+
+def encode(opcode, payload):
+    """A final, masked frame."""
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, 0x80 | size])
+    elif size < 1 << 16:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + struct.pack(">H", size)
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 127]) + struct.pack(">Q", size)
+    return header + MASK + bytes(x ^ MASK[i % 4] for i, x in enumerate(payload))
+
+
+def write(conn, data, drip=False):
+    try:
+        if drip:
+            for i in range(0, min(len(data), 32)):
+                conn.sock.sendall(data[i:i + 1])
+                time.sleep(0.001)
+            data = data[32:]
+        conn.sock.sendall(data)
+    except OSError as e:
+        log(conn.name, "write failed: %s" % e)
+
+
+def request(hex_bytes):
+    data = bytes.fromhex(hex_bytes)
+    if URL != FOUND_ON:
+        data = data.replace(b"Host: " + FOUND_HOST.encode(), b"Host: %s:%d" % (HOST.encode(), PORT))
+    return data
+
+
+def connect(name, hex_request, chunk=None, cut=None):
+    """Opens a connection and writes the opening handshake; reads the answer unless cut short."""
+    conn = Conn(name)
+    data = request(hex_request)
+    try:
+        conn.sock = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+    except OSError as e:
+        log(name, "cannot connect to %s:%d: %s" % (HOST, PORT, e))
+        conn.eof = True
+        return conn
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.open = True
+    if cut is not None:
+        write(conn, data[:cut])
+        log(name, "-> the first %d bytes of the handshake, then drop" % cut)
+        drop(conn)
+        return conn
+    log(name, "-> handshake %s" % shown(data.split(b"\r\n")[0]))
+    if chunk:
+        for i in range(0, len(data), chunk):
+            write(conn, data[i:i + chunk])
+            time.sleep(0.001)
+    else:
+        write(conn, data)
+    deadline = time.monotonic() + TIMEOUT
+    while b"\r\n\r\n" not in conn.buffer:
+        if not conn.read_more(deadline):
+            log(name, "<- no complete handshake answer: %s" % shown(conn.buffer))
+            conn.open, conn.eof = False, True
+            return conn
+    head, conn.buffer = conn.buffer.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n")[0]
+    log(name, "<- %s" % shown(status))
+    if b" 101 " not in status + b" ":
+        log(name, "   body: %s" % shown(conn.buffer))
+        conn.open, conn.eof = False, True
+    return conn
+
+
+def send(conn, hex_frame, what, drip=False):
+    """Writes one frame exactly as wsfuzz wrote it, valid or not."""
+    if conn.open:
+        data = bytes.fromhex(hex_frame)
+        conn.sent_close |= data[:1] != b"" and data[0] & 0x0F == 8
+        log(conn.name, "-> %s" % what)
+        write(conn, data, drip)
+
+
+def message(conn, opcode, payload):
+    """Sends one message, as a conforming client frames it."""
+    if conn.open:
+        conn.sent_close |= opcode == 8
+        if opcode == 8:
+            log(conn.name, "-> close %d" % struct.unpack(">H", payload[:2]))
+        else:
+            log(conn.name, "-> %s %s" % (OPCODES[opcode], shown(payload)))
+        write(conn, encode(opcode, payload))
+
+
+def show(conn, fin, opcode, payload):
+    name = OPCODES.get(opcode, "opcode %d" % opcode)
+    more = "" if fin else " (not final)"
+    if opcode == 8 and len(payload) >= 2:
+        code = struct.unpack(">H", payload[:2])[0]
+        log(conn.name, "<- close %d %s" % (code, shown(payload[2:])))
+    elif opcode == 2:
+        log(conn.name, "<- binary, %d bytes%s" % (len(payload), more))
+    else:
+        log(conn.name, "<- %s %s%s" % (name, shown(payload), more))
+
+
+def answer(conn, ms=TIMEOUT * 1000, until=(1, 2, 8)):
+    """Reads frames until one whose opcode is in `until` (a message or a close, by default), the
+    end of the connection, or `ms` milliseconds; answers pings as a client must."""
+    if conn.eof:
+        return None
+    deadline = time.monotonic() + ms / 1000
+    heard = False
+    while True:
+        got = conn.frame(deadline)
+        if got is None:
+            if not conn.eof:
+                log(conn.name, "<- nothing %swithin %d ms" % ("more " if heard else "", ms))
+            return None
+        heard = True
+        fin, opcode, payload = got
+        show(conn, fin, opcode, payload)
+        if opcode == 9:
+            write(conn, encode(10, payload))
+        if opcode == 8:
+            if not conn.sent_close:
+                write(conn, encode(8, payload[:2]))
+            conn.open = False
+            return opcode
+        if opcode in until:
+            return opcode
+
+
+def ping(conn):
+    """Asks whether the connection is still in order: a ping the server must answer with a pong."""
+    message(conn, 9, b"wsfuzz-sentinel")
+    answer(conn, until=(10,))
+
+
+def close(conn):
+    """The closing handshake: a close 1000, then the server's close and the end of TCP."""
+    if conn.open:
+        message(conn, 8, struct.pack(">H", 1000))
+    ended(conn)
+
+
+def ended(conn):
+    """Waits for the server's close (answering it) and the end of TCP, then lets go."""
+    if conn.open:
+        answer(conn, until=(8,))
+    if conn.sock:
+        deadline = time.monotonic() + TIMEOUT
+        while not conn.eof and conn.read_more(deadline):
+            pass
+        conn.sock.close()
+        conn.sock = None
+
+
+def drop(conn):
+    """Closes TCP (a FIN) without a closing handshake."""
+    if conn.sock:
+        log(conn.name, "-> drop the connection")
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.sock.close()
+        conn.open, conn.eof = False, True
+
+
+def reset(conn):
+    """Aborts TCP: SO_LINGER 0 turns the close into a reset."""
+    if conn.sock:
+        log(conn.name, "-> reset the connection")
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.sock.close()
+        conn.open, conn.eof = False, True
+
+
+def half_close(conn):
+    """Stops writing and reads until the server ends the connection."""
+    if conn.sock:
+        log(conn.name, "-> stop writing (half-close)")
+        conn.sock.shutdown(socket.SHUT_WR)
+        ended(conn)
+
+
+def burst(name, hex_request, count):
+    """Opens `count` more connections, each dropped halfway through its handshake."""
+    data = request(hex_request)
+    log(name, "-> open and drop %d connections" % count)
+    for _ in range(count):
+        try:
+            with socket.create_connection((HOST, PORT), timeout=TIMEOUT) as other:
+                other.sendall(data[: len(data) // 2])
+        except OSError:
+            pass
+
+
+def wait(ms):
+    time.sleep(ms / 1000)
+
+
+def together(*clients):
+    """Plays each connection's part at the same time, as wsfuzz did."""
+    threads = [threading.Thread(target=client) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def probe(hex_request):
+    """A fresh connection after the case: is the server still serving?"""
+    conn = connect("probe", hex_request)
+    if conn.open:
+        close(conn)
+        print("the server still accepts connections")
+    else:
+        print("the server no longer accepts connections")
