@@ -84,6 +84,12 @@ pub struct FuzzArgs {
     /// Write the report as JUnit XML to this file: a test case per check and channel.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the findings as one HTML page, with each one's transcript, readable offline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write events as JSON Lines while the campaign runs: started, case, shrinking, finding, finished.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     /// Seconds to wait for a connection, a reply or a close.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub timeout: f64,

@@ -98,15 +98,35 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
         Ok(pair) => pair,
         Err(Misuse(e)) => return fail(MISUSE, &e),
     };
+    // Report files are opened now: a path that cannot be written is known before the campaign.
+    for path in [&args.json, &args.junit, &args.html].into_iter().flatten() {
+        if let Err(e) = std::fs::File::create(path) {
+            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let mut events = match args.events.as_deref().map(report::Events::create) {
+        None => None,
+        Some(Ok(events)) => Some(events),
+        Some(Err(e)) => {
+            let path = args.events.as_deref().unwrap_or(std::path::Path::new(""));
+            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+        }
+    };
     let url = args.url.clone();
     let bar = progress_bar();
-    let mut show_progress = |progress: Progress| show(&url, &bar, progress);
+    let mut show_progress = |progress: Progress| {
+        if let Some(events) = events.as_mut() {
+            events.progress(&url, &progress);
+        }
+        show(&url, &bar, progress)
+    };
     let ran = campaign::run(&target, &settings, &mut show_progress).await;
     bar.finish_and_clear();
     let mut report = match ran {
         Ok(report) => report,
         Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
     };
+    let mut problems = Vec::new();
     if !args.no_regressions {
         let spec = args.spec.as_ref().map(|p| p.display().to_string());
         let place = Place {
@@ -116,16 +136,17 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
             target: &target,
             timing: settings.timing,
         };
+        // A directory that cannot be written is worth a warning, not a failed run.
         for problem in regressions::save_new(&mut report, &place) {
-            eprintln!("wsfuzz: {problem}");
+            eprintln!("wsfuzz: warning: {problem}");
         }
     }
-    if let Some(path) = &args.junit {
-        if let Err(e) = report::write_junit(&report, path) {
-            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+    if let (Some(events), Some(path)) = (events, &args.events) {
+        if let Err(e) = events.finish(&report) {
+            problems.push(format!("cannot write {}: {e}", path.display()));
         }
     }
-    finish(&report, args.json.as_deref())
+    finish(&report, &args, problems)
 }
 
 /// A progress bar on stderr while the campaign runs (none when stderr is not a terminal, so
@@ -158,7 +179,7 @@ fn show(url: &str, bar: &ProgressBar, progress: Progress) {
             format!("wsfuzz: case {case_index} failed {check} on `{channel}`; shrinking it"),
         ),
         Progress::Found(_) => {}
-        Progress::Played { done, findings } => {
+        Progress::Played { done, findings, .. } => {
             bar.set_position(done);
             let found = match findings {
                 0 => "no findings".to_string(),
@@ -191,12 +212,29 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn finish(report: &Report, json: Option<&std::path::Path>) -> ExitCode {
-    print!("{}", report::text(report));
-    if let Some(path) = json {
-        if let Err(e) = report::write_json(report, path) {
-            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+/// Writes the report files asked for, prints the findings and the summary, and exits 1 on findings.
+fn finish(report: &Report, args: &FuzzArgs, mut problems: Vec<String>) -> ExitCode {
+    type Writer = fn(&Report, &std::path::Path) -> std::io::Result<()>;
+    let files: [(&'static str, Option<&std::path::PathBuf>, Writer); 3] = [
+        ("JSON", args.json.as_ref(), report::write_json),
+        ("JUnit", args.junit.as_ref(), report::write_junit),
+        ("HTML", args.html.as_ref(), report::write_html),
+    ];
+    let mut written = Vec::new();
+    for (kind, path, write) in files {
+        let Some(path) = path else { continue };
+        match write(report, path) {
+            Ok(()) => written.push(report::Written { kind, path }),
+            Err(e) => problems.push(format!("cannot write {}: {e}", path.display())),
         }
+    }
+    print!(
+        "{}{}",
+        report::findings(report),
+        report::summary(report, &written)
+    );
+    if let Some(problem) = problems.first() {
+        return fail(MISUSE, problem);
     }
     if report.findings.is_empty() {
         ExitCode::SUCCESS

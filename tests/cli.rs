@@ -668,12 +668,17 @@ async fn the_parts_of_a_campaign_merge_into_the_whole() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_junit_report_has_a_test_case_per_check_and_channel() {
-    use quick_xml::events::Event;
-    let url = format!("ws://{}", support::start(Flaw::LeaksTraceback).await);
-    let junit = temp("junit").join("report.xml").display().to_string();
-    let output = wsfuzz_async(&[
+/// A campaign of 60 message cases on `flaw`'s server writing every report, in `dir`.
+async fn reported(flaw: Flaw, dir: &std::path::Path) -> Output {
+    let url = format!("ws://{}", support::start(flaw).await);
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (json, junit, html, events) = (
+        path("report.json"),
+        path("report.xml"),
+        path("report.html"),
+        path("events.jsonl"),
+    );
+    wsfuzz_async(&[
         "fuzz",
         &url,
         "--spec",
@@ -686,12 +691,101 @@ async fn the_junit_report_has_a_test_case_per_check_and_channel() {
         "2",
         "--timeout",
         "0.3",
+        "--json",
+        &json,
         "--junit",
         &junit,
+        "--html",
+        &html,
+        "--events",
+        &events,
     ])
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
+    let dir = temp("reports");
+    let output = reported(Flaw::LeaksTraceback, &dir).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let xml = std::fs::read_to_string(&junit).unwrap();
+
+    // The summary says what was tried and failed, and where everything is.
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let summary = &text[text.find("60 cases in").expect("a summary")..];
+    for line in [
+        "seed 2: 1 finding",
+        "  layers:  messages 60 (",
+        "  checks:  15 passed, 1 failed",
+        "    FAILED no_leaked_internals  on `prompt`: finding 1 (",
+        "  saved:   1 new case in proptest-regressions/",
+        "  JSON:    ",
+        "  JUnit:   ",
+        "  HTML:    ",
+    ] {
+        assert!(summary.contains(line), "{line:?} not in:\n{summary}");
+    }
+
+    // Events: one a line, a case event for every case, the finding, and the end.
+    let events: Vec<Value> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "case").count(), 60);
+    let found: Vec<&Value> = events.iter().filter(|e| e["event"] == "finding").collect();
+    assert_eq!(found.len(), 1);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(found[0]["finding"]["case"], report["findings"][0]["case"]);
+    assert_eq!(events.last().unwrap()["findings"], 1);
+
+    // The JUnit report validates against the schema, with the server's traceback in it.
+    support::readers::assert_valid_junit(&dir.join("report.xml"));
+    junit_has_one_failure(&dir.join("report.xml"), "no_leaked_internals");
+
+    // The HTML report needs no network, and a browser shows the finding and its transcript.
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for remote in ["http://", "https://", "<link", "src="] {
+        assert!(!page.contains(remote), "the page loads {remote}");
+    }
+    let dom = support::readers::browser_dom(&dir.join("report.html"));
+    for shown in [
+        "1 finding: 60 cases",
+        "id=\"finding-1\"",
+        "Finding 1 of 1: <code>no_leaked_internals</code>",
+        "<td class=\"failed\">failed: <a href=\"#finding-1\">finding 1</a></td>",
+        "class=\"transcript\"",
+        "← text",
+    ] {
+        assert!(dom.contains(shown), "{shown:?} not in the page:\n{dom}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_of_a_clean_campaign_say_so() {
+    let dir = temp("clean-reports");
+    let output = reported(Flaw::None, &dir).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(text.contains("checks:  16 passed, 0 failed"), "{text}");
+    assert!(!text.contains("saved:"), "{text}");
+    support::readers::assert_valid_junit(&dir.join("report.xml"));
+    let dom = support::readers::browser_dom(&dir.join("report.html"));
+    assert!(dom.contains("no findings: 60 cases"), "{dom}");
+    assert!(!dom.contains("class=\"finding\""), "{dom}");
+    assert_eq!(dom.matches("<td class=\"passed\">passed</td>").count(), 16);
+}
+
+/// Reads the JUnit report at `path`: a suite per channel, a case per check, and one failure.
+fn junit_has_one_failure(path: &std::path::Path, check: &str) {
+    use quick_xml::events::Event;
+    let xml = std::fs::read_to_string(path).unwrap();
     // Well-formed all the way through, whatever bytes the server sent.
     let mut reader = quick_xml::Reader::from_str(&xml);
     let (mut suites, mut cases, mut failed) = (Vec::new(), 0, Vec::new());
@@ -728,14 +822,24 @@ async fn the_junit_report_has_a_test_case_per_check_and_channel() {
     assert_eq!(cases, 2 * wsfuzz::checks::CHECKS.len());
     assert_eq!(
         failed,
-        [(
-            "wsfuzz.prompt".to_string(),
-            "no_leaked_internals".to_string()
-        )],
+        [("wsfuzz.prompt".to_string(), check.to_string())],
         "{xml}"
     );
     assert!(
         xml.contains("Reproduce with:"),
         "the failure carries the finding"
     );
+}
+
+#[test]
+#[should_panic(expected = "does not validate against the JUnit schema")]
+fn the_junit_schema_refuses_what_dashboards_would_misread() {
+    let path = temp("bad-junit").join("report.xml");
+    std::fs::write(
+        &path,
+        "<testsuites><testsuite name=\"wsfuzz prompt\" tests=\"1\" time=\"1.2s\">\
+         <testcase name=\"stays_responsive\"/></testsuite></testsuites>",
+    )
+    .unwrap();
+    support::readers::assert_valid_junit(&path);
 }

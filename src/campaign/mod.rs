@@ -154,6 +154,8 @@ pub struct Stats {
     pub cases_per_second: f64,
     /// Cases run on each layer.
     pub layers: BTreeMap<Layer, u64>,
+    /// Cases on each layer that failed at least one check.
+    pub failed: BTreeMap<Layer, u64>,
     /// Distinct frame shapes written (header bits, mask, length encoding).
     pub frame_shapes: usize,
     /// How many times wsfuzz started the target (0: it did not start it).
@@ -190,8 +192,11 @@ pub enum Progress<'a> {
         case_index: u64,
     },
     Found(&'a Finding),
-    /// A case was played and judged: `done` of `cases` so far.
+    /// Case `index` was played and judged: `done` of `cases` so far.
     Played {
+        index: u64,
+        layer: Layer,
+        failed: bool,
         done: u64,
         findings: usize,
     },
@@ -257,6 +262,7 @@ async fn campaign(
     let mut seen: HashMap<(&'static str, String), usize> = HashMap::new();
     let mut stopped = None;
     let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
+    let mut failed_per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut shapes: BTreeSet<String> = BTreeSet::new();
     let mut ledger = Ledger::new(settings.limits);
     // Recent scenarios, in case a later one fails only on what they left behind.
@@ -431,6 +437,9 @@ async fn campaign(
             }
         }
         let minimized = !failures.is_empty();
+        if minimized {
+            *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
+        }
         if !minimized && case.layer() == Layer::Clients {
             if history.len() == HISTORY {
                 history.pop_front();
@@ -524,6 +533,9 @@ async fn campaign(
             findings.push(finding);
         }
         progress(Progress::Played {
+            index,
+            layer: case.layer(),
+            failed: minimized,
             done: ran,
             findings: findings.len(),
         });
@@ -555,6 +567,7 @@ async fn campaign(
     let seconds = started.elapsed().as_secs_f64();
     let stats = Stats {
         layers: per_layer,
+        failed: failed_per_layer,
         frame_shapes: shapes.len(),
         cases: ran,
         seconds,

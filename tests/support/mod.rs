@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod readers;
 pub mod spawn;
 
 use std::net::SocketAddr;

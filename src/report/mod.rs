@@ -1,0 +1,288 @@
+//! Reporters: the campaign's report as text for people, and as JSON, JUnit XML, JSON Lines events and HTML for machines and dashboards.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::campaign::{Finding, Report};
+
+mod events;
+mod html;
+mod junit;
+
+pub use events::Events;
+pub use html::{html, write_html};
+pub use junit::{junit, write_junit};
+
+/// Most lines of a case or timeline shown in the text report.
+const SHOWN_LINES: usize = 24;
+
+/// A report file written beside the text report: its kind (`JSON`, `JUnit`, ...) and path.
+pub struct Written<'a> {
+    pub kind: &'static str,
+    pub path: &'a Path,
+}
+
+/// The report as a person reads it at the end of a campaign: each finding, then the summary.
+pub fn text(report: &Report) -> String {
+    findings(report) + &summary(report, &[])
+}
+
+/// Each finding in full: what failed, the minimal case, what happened, how to reproduce it.
+pub fn findings(report: &Report) -> String {
+    let mut out = String::new();
+    for (n, finding) in report.findings.iter().enumerate() {
+        write_finding(&mut out, n + 1, report.findings.len(), finding);
+    }
+    out
+}
+
+/// What a person reads in ten seconds: what was tried on each layer and by each check, what
+/// failed, and where the saved cases and reports are.
+pub fn summary(report: &Report, written: &[Written]) -> String {
+    let mut out = String::new();
+    let stats = &report.stats;
+    let _ = writeln!(
+        out,
+        "{} cases in {:.2} s ({:.0} cases/s), seed {}: {}",
+        stats.cases,
+        stats.seconds,
+        stats.cases_per_second,
+        report.seed,
+        count(report.findings.len(), "finding", "findings")
+    );
+    if !stats.layers.is_empty() {
+        let per_layer: Vec<String> = stats
+            .layers
+            .iter()
+            .map(|(layer, n)| match stats.failed.get(layer) {
+                Some(failed) => format!("{} {n} ({failed} failed)", layer.name()),
+                None => format!("{} {n}", layer.name()),
+            })
+            .collect();
+        let _ = writeln!(out, "  layers:  {}", per_layer.join(", "));
+    }
+    if stats.frame_shapes > 0 {
+        let _ = writeln!(
+            out,
+            "           {} distinct frame shapes written",
+            stats.frame_shapes
+        );
+    }
+    let checks = checks_judged(report);
+    let failed: Vec<&str> = checks
+        .iter()
+        .copied()
+        .filter(|check| report.findings.iter().any(|f| f.check == *check))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  checks:  {} passed, {} failed",
+        checks.len() - failed.len(),
+        failed.len()
+    );
+    let width = failed.iter().map(|c| c.len()).max().unwrap_or(0);
+    for check in &failed {
+        let mine: Vec<(usize, &Finding)> = report
+            .findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.check == *check)
+            .collect();
+        let mut channels: Vec<&str> = mine.iter().map(|(_, f)| f.channel.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let numbers: Vec<String> = mine.iter().map(|(n, _)| (n + 1).to_string()).collect();
+        let cases: u64 = mine.iter().map(|(_, f)| f.occurrences).sum();
+        let _ = writeln!(
+            out,
+            "    FAILED {check:<width$}  on `{}`: {} {} ({})",
+            channels.join("`, `"),
+            if numbers.len() == 1 {
+                "finding"
+            } else {
+                "findings"
+            },
+            numbers.join(", "),
+            count(cases as usize, "case", "cases")
+        );
+    }
+    if report.stats.target_starts > 1 {
+        let _ = writeln!(
+            out,
+            "  target:  started {} times (restarts after crashes and for shrinking)",
+            report.stats.target_starts
+        );
+    }
+    if report.replayed > 0 || !report.not_replayed.is_empty() {
+        let _ = writeln!(out, "saved cases: {}", saved_cases(report));
+        for path in &report.fixed {
+            let _ = writeln!(
+                out,
+                "  fixed: {path} passes now (delete it, or keep it as a regression test)"
+            );
+        }
+        for why in &report.not_replayed {
+            let _ = writeln!(out, "  not replayed: {why}");
+        }
+    }
+    let saved: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| !f.replayed)
+        .filter_map(|f| f.regression.as_deref())
+        .collect();
+    if let Some(dir) = saved
+        .first()
+        .and_then(|p| Path::new(p).parent())
+        .map(|d| d.display().to_string())
+    {
+        let _ = writeln!(
+            out,
+            "  saved:   {} in {dir}/, each with a standalone Python script beside it",
+            count(saved.len(), "new case", "new cases")
+        );
+    }
+    for file in written {
+        let _ = writeln!(
+            out,
+            "  {:<8} {}",
+            format!("{}:", file.kind),
+            file.path.display()
+        );
+    }
+    if let Some(why) = &report.stopped {
+        let _ = writeln!(out, "stopped early: {why}");
+    }
+    out
+}
+
+/// Every check that judged the campaign's cases: the target's too when wsfuzz started it.
+pub(crate) fn checks_judged(report: &Report) -> Vec<&'static str> {
+    let mut checks: Vec<&str> = crate::checks::CHECKS.iter().map(|c| c.name).collect();
+    if report.stats.target_starts > 0 {
+        checks.extend(
+            crate::checks::process::PROCESS_CHECKS
+                .iter()
+                .map(|(name, _)| *name),
+        );
+    }
+    checks
+}
+
+/// What became of the saved cases replayed first.
+pub(crate) fn saved_cases(report: &Report) -> String {
+    format!(
+        "{} replayed, {} fixed, {} still failing",
+        report.replayed,
+        report.fixed.len(),
+        report.replayed - report.fixed.len()
+    )
+}
+
+/// `1 finding`, `2 findings`, `no findings`.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
+    let others = match f.occurrences {
+        1 => String::new(),
+        k => format!(" ({k} cases failed it)"),
+    };
+    let _ = writeln!(
+        out,
+        "Finding {n} of {of}: {} on channel `{}`{others}",
+        f.check, f.channel
+    );
+    let _ = writeln!(out, "  endpoint:  {}", crate::case::abbreviate(&f.endpoint));
+    let _ = writeln!(out, "  expected:  {}", f.expected);
+    let _ = writeln!(out, "  got:       {}", f.actual);
+    let how = if f.target_down {
+        "the target did not come back, so it was neither re-run nor shrunk".to_string()
+    } else if f.flaky {
+        "did not fail again on a re-run, so it was not shrunk".to_string()
+    } else {
+        let limit = if f.shrink.exhausted {
+            ", budget spent"
+        } else {
+            ""
+        };
+        let steps = if f.original_steps == 1 {
+            "step"
+        } else {
+            "steps"
+        };
+        format!(
+            "shrunk from {} {steps} in {} runs{limit}",
+            f.original_steps, f.shrink.attempts
+        )
+    };
+    let _ = writeln!(out, "  minimal case ({how}):");
+    // A long case is shown by its head; the JSON report holds all of it.
+    let text = f.case.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    for line in lines.iter().take(SHOWN_LINES) {
+        let _ = writeln!(out, "    {line}");
+    }
+    if lines.len() > SHOWN_LINES {
+        let _ = writeln!(out, "    … and {} more steps", lines.len() - SHOWN_LINES);
+    }
+    if !f.transcript.is_empty() {
+        let _ = writeln!(out, "  what happened:");
+        for event in f.transcript.iter().take(SHOWN_LINES) {
+            let _ = writeln!(out, "    {event}");
+        }
+        if f.transcript.len() > SHOWN_LINES {
+            let last = &f.transcript[f.transcript.len() - 1];
+            let _ = writeln!(
+                out,
+                "    … {} more events, the last:\n    {last}",
+                f.transcript.len() - SHOWN_LINES
+            );
+        }
+    }
+    if !f.target_output.is_empty() {
+        let _ = writeln!(out, "  the target's output:");
+        for line in &f.target_output {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    match (&f.regression, f.replayed) {
+        (Some(path), true) => {
+            let _ = writeln!(out, "  Still failing:  saved case {path}");
+        }
+        (Some(path), false) => {
+            let _ = writeln!(out, "  Saved as:       {path}");
+        }
+        _ => {}
+    }
+    let _ = writeln!(out, "  Reproduce with: {}", f.reproduce);
+    if let Some(path) = &f.regression {
+        let _ = writeln!(
+            out,
+            "  Replay with:    wsfuzz replay {}",
+            crate::campaign::shell_quote(path)
+        );
+    }
+    if let Some(path) = &f.standalone {
+        let _ = writeln!(
+            out,
+            "  Standalone:     python3 {}",
+            crate::campaign::shell_quote(path)
+        );
+    }
+    if let Some(command) = &f.by_hand {
+        let _ = writeln!(out, "  By hand:        {command}");
+    }
+    let _ = writeln!(out);
+}
+
+/// Writes the report as JSON: `{"findings": [...], "stats": {...}, ...}`.
+pub fn write_json(report: &Report, path: &Path) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json + "\n")
+}
