@@ -485,9 +485,14 @@ async fn a_saved_finding_replays_and_is_reported_fixed_once_the_server_is() {
     .await;
     assert_eq!(found.status.code(), Some(1), "{}", stderr(&found));
     let saved = dir.join("proptest-regressions");
-    let files: Vec<_> = std::fs::read_dir(&saved).unwrap().collect();
-    assert_eq!(files.len(), 1, "one finding, one saved case");
-    let file = files[0].as_ref().unwrap().path();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&saved)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one finding: its saved case and its script");
+    let file = files[0].clone();
+    assert_eq!(files[1], file.with_extension("py"));
     let text = std::fs::read_to_string(&file).unwrap();
     let value: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["check"], "bad_input_gets_error");
