@@ -29,6 +29,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a property-based campaign against a WebSocket server.
+    ///
+    /// Flags are read from ./wsfuzz.toml first (its [fuzz] table), if there is one; the
+    /// command line overrides them.
     Fuzz(FuzzArgs),
     /// Run the reference Prompt Manager server.
     Serve {
@@ -66,6 +69,9 @@ pub struct FuzzArgs {
     /// AsyncAPI 3.0 file (YAML or JSON) describing the protocol.
     #[arg(long)]
     pub spec: Option<PathBuf>,
+    /// Read flags from this file's [fuzz] table instead of ./wsfuzz.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// How many cases to run.
     #[arg(long, default_value_t = 500)]
     pub cases: u64,

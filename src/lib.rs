@@ -40,6 +40,7 @@ pub mod campaign;
 pub mod case;
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod connect;
 pub mod gen;
 pub mod merge;

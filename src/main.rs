@@ -17,7 +17,11 @@ const MISUSE: u8 = 2;
 const UNREACHABLE: u8 = 3;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let words = match wsfuzz::config::apply(std::env::args_os().collect()) {
+        Ok(words) => words,
+        Err(Misuse(e)) => return fail(MISUSE, &e),
+    };
+    let cli = Cli::parse_from(words);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -848,3 +848,44 @@ fn the_junit_schema_refuses_what_dashboards_would_misread() {
     .unwrap();
     support::readers::assert_valid_junit(&path);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsfuzz_toml_holds_what_a_team_runs_every_time() {
+    let url = format!("ws://{}", support::start(Flaw::None).await);
+    let dir = temp("config");
+    let config = format!(
+        "# The campaign CI runs.\n[fuzz]\nurl = \"{url}\"\nspec = \"{}\"\ncases = 7\nlayers = [\"messages\"]\nseed = 5\ntimeout = 0.3\njson = \"report.json\"\n",
+        spec_path()
+    );
+    std::fs::write(dir.join("wsfuzz.toml"), config).unwrap();
+    let run = |args: &'static [&'static str]| {
+        let dir = dir.clone();
+        blocking(move || wsfuzz_in(&dir, args))
+    };
+    let output = run(&["fuzz"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("7 cases in") && text.contains("seed 5: no findings"),
+        "{text}"
+    );
+    assert!(text.contains("layers:  messages 7\n"), "{text}");
+    assert!(dir.join("report.json").exists());
+
+    // The command line wins over the file.
+    let output = run(&["fuzz", "--cases", "3", "--seed", "11"]).await;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("3 cases in") && text.contains("seed 11: no findings"),
+        "{text}"
+    );
+
+    // A broken file is one line naming it and the place.
+    std::fs::write(dir.join("wsfuzz.toml"), "[fuzz]\ncases = [1\n").unwrap();
+    one_line_error(&run(&["fuzz"]).await, 2, "wsfuzz.toml: line 2");
+    one_line_error(
+        &run(&["fuzz", "ws://127.0.0.1:1", "--config", "missing.toml"]).await,
+        2,
+        "cannot read missing.toml",
+    );
+}
