@@ -35,6 +35,56 @@
 //! - [`report`]: text and JSON reports.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
 //! - [`connect`]: the manual client of `wsfuzz connect`.
+//! - [`config`]: `wsfuzz.toml`, the flags a team runs every time.
+//! - [`regressions`] and [`reproduce`]: findings saved as cases to replay, and as standalone scripts.
+//!
+//! # From a `cargo test`
+//!
+//! A [`Campaign`] runs against your own server from an ordinary test, and
+//! [`Report::assert_no_findings`] fails the test with each finding, its minimal case and how
+//! to reproduce it. Here the server is wsfuzz's reference server on a free port:
+//!
+//! ```
+//! use wsfuzz::{case::Layer, spec::Spec, Campaign};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = wsfuzz::server::start(([127, 0, 0, 1], 0).into()).await?;
+//! let spec = Spec::parse(wsfuzz::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml")?;
+//! let report = Campaign::new(format!("ws://{}", server.local_addr()))
+//!     .spec(spec) // or .spec_file("specs/my-api.asyncapi.yaml")?
+//!     .layers(&[Layer::Messages, Layer::Frames])
+//!     .cases(60)
+//!     .seed(7)
+//!     .run()
+//!     .await?;
+//! report.assert_no_findings();
+//! assert_eq!(report.stats.cases, 60);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In a test file that is a `#[tokio::test(flavor = "multi_thread")]` function; add
+//! `.regressions("proptest-regressions")?` to replay and keep findings as `wsfuzz fuzz` does.
+//!
+//! The generators are proptest strategies too, for properties of your own: for instance the
+//! messages wsfuzz sends to a channel (valid ones, near-misses and hostile ones).
+//!
+//! ```
+//! use proptest::strategy::{Strategy, ValueTree};
+//! use proptest::test_runner::TestRunner;
+//! use wsfuzz::spec::Spec;
+//!
+//! let spec = Spec::parse(wsfuzz::PROMPT_MANAGER_SPEC, "prompt-manager.asyncapi.yaml").unwrap();
+//! let prompt = spec.channels.iter().find(|c| c.id == "prompt").unwrap();
+//! let messages = wsfuzz::gen::payloads(prompt);
+//! let mut runner = TestRunner::deterministic();
+//! for _ in 0..20 {
+//!     let message = messages.new_tree(&mut runner).unwrap().current();
+//!     // Send it with your own client, and check what your server does.
+//!     assert!(message.len() <= 1 << 20, "{message}");
+//! }
+//! ```
 
 pub mod campaign;
 pub mod case;
@@ -55,6 +105,8 @@ pub mod target;
 pub mod transcript;
 pub mod watch;
 pub mod wire;
+
+pub use campaign::{Campaign, Error, Report};
 
 /// The Prompt Manager spec, built in so `wsfuzz demo` and `wsfuzz connect --type` work anywhere.
 pub const PROMPT_MANAGER_SPEC: &str = include_str!("../specs/prompt-manager.asyncapi.yaml");

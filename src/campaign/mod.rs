@@ -19,7 +19,10 @@ use crate::target::{Route, Target};
 use crate::transcript::{Connect, Event, Probe, Transcript};
 use crate::watch::{Spawn, Usage, Watched};
 
+mod builder;
 mod replay;
+
+pub use builder::{Campaign, Error};
 
 use replay::{Bench, Property, Rerun};
 

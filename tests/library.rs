@@ -1,0 +1,69 @@
+//! wsfuzz as a library, as a Rust user calls it from a `cargo test`: a campaign fails the test on a flawed server, keeps its findings, and passes once the server is fixed.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Flaw;
+use wsfuzz::case::Layer;
+use wsfuzz::Campaign;
+
+fn campaign(addr: std::net::SocketAddr) -> Campaign {
+    Campaign::new(format!("ws://{addr}"))
+        .spec(support::spec())
+        .layers(&[Layer::Messages])
+        .timeout(Duration::from_millis(300))
+        .cases(60)
+        .seed(5)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flawed_server_fails_the_test_with_the_finding_and_keeps_it() {
+    let dir = std::env::temp_dir().join(format!("wsfuzz-library-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let flawed = support::start(Flaw::SilentOnUnknownAction).await;
+    let report = campaign(flawed)
+        .regressions(&dir)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let failed = std::panic::catch_unwind(|| report.assert_no_findings()).unwrap_err();
+    let message = failed.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("wsfuzz found something") && message.contains("bad_input_gets_error"),
+        "{message}"
+    );
+    assert!(message.contains("Reproduce with: wsfuzz fuzz"), "{message}");
+    let saved = report.findings[0].regression.as_deref().unwrap();
+    assert!(std::path::Path::new(saved).starts_with(&dir), "{saved}");
+
+    // The next run replays the saved case first; against the fixed server it passes.
+    let fixed = support::start(Flaw::None).await;
+    let report = campaign(fixed)
+        .regressions(&dir)
+        .unwrap()
+        .cases(10)
+        .run()
+        .await
+        .unwrap();
+    report.assert_no_findings();
+    assert_eq!((report.replayed, report.fixed.len()), (1, 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_run_is_an_error_not_a_finding() {
+    let error = Campaign::new("ws://127.0.0.1:1")
+        .cases(1)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+    let error = Campaign::new("ws://127.0.0.1:1")
+        .spec_file("no/such/spec.yaml")
+        .unwrap_err();
+    assert!(error.to_string().contains("no/such/spec.yaml"), "{error}");
+    let error = Campaign::new("http://example").run().await.unwrap_err();
+    assert!(error.to_string().contains("ws://"), "{error}");
+}
