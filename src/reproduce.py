@@ -6,6 +6,7 @@ import time
 from urllib.parse import urlsplit
 
 # Where the finding was made; a URL on the command line replaces it.
+FOUND_ON = "@FOUND_ON@"
 URL = sys.argv[1] if len(sys.argv) > 1 else FOUND_ON
 TIMEOUT = 2.0  # seconds to wait for a connection, an answer or a close
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # wsfuzz's fixed mask key

@@ -51,8 +51,7 @@ pub fn python(
          # where URL defaults to the server the finding was made on.",
         comment(file)
     );
-    let _ = writeln!(out, "FOUND_ON = {}", literal(&target.base));
-    out.push_str(RUNTIME);
+    out.push_str(&RUNTIME.replacen("\"@FOUND_ON@\"", &literal(&target.base), 1));
     let mut names = Vec::new();
     for (n, case) in cases.iter().enumerate() {
         let name = format!("connection_{}", n + 1);
