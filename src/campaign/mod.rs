@@ -543,10 +543,13 @@ async fn campaign(
             findings: findings.len(),
         });
         if let Some(watched) = watched {
-            // A target that died, or hangs past --recover, is started afresh so the campaign goes on.
-            let hung = !served(transcript) && !wait_until_up(target, route, settings).await;
+            // A target that died, or hangs past --recover, is started afresh so the campaign goes
+            // on; one that died is not waited for.
+            let exited = watched.lock().await.exited().await.is_some();
+            let hung =
+                !exited && !served(transcript) && !wait_until_up(target, route, settings).await;
             let mut watched = watched.lock().await;
-            if hung || watched.exited().await.is_some() {
+            if exited || hung {
                 if let Err(e) = watched.restart().await {
                     stopped = Some(format!("the target could not be restarted: {e}"));
                     break;
