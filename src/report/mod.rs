@@ -138,8 +138,13 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
     {
         let _ = writeln!(
             out,
-            "  saved:   {} in {dir}/, each with a standalone Python script beside it",
-            count(saved.len(), "new case", "new cases")
+            "  saved:   {} in {dir}/, {} beside it",
+            count(saved.len(), "new case", "new cases"),
+            if saved.len() == 1 {
+                "with its standalone Python script"
+            } else {
+                "each with its standalone Python script"
+            }
         );
     }
     for file in written {
