@@ -93,6 +93,11 @@ impl Watched {
     /// Kills the target (its whole process group) and starts it afresh.
     pub async fn restart(&mut self) -> Result<(), String> {
         self.kill().await;
+        // The shell is reaped, but the server it started may still hold its port a moment.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while vacant(&self.spawn.address).await.is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         vacant(&self.spawn.address).await?;
         let (child, group) = launch(&self.spawn, &self.output)?;
         self.child = child;
