@@ -32,7 +32,7 @@
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
 //! - [`campaign`]: the loop tying these together, with statistics and reproductions; its
 //!   `replay` re-runs a failure to confirm and shrink it, on a fresh target where needed.
-//! - [`report`]: text and JSON reports.
+//! - [`report`]: the text report and its summary, and JSON, JUnit XML, HTML and JSON Lines events.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
 //! - [`connect`]: the manual client of `wsfuzz connect`.
 //! - [`config`]: `wsfuzz.toml`, the flags a team runs every time.

@@ -102,9 +102,9 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
         Ok(pair) => pair,
         Err(Misuse(e)) => return fail(MISUSE, &e),
     };
-    // Report files are opened now: a path that cannot be written is known before the campaign.
+    // A report path that cannot be written is known before the campaign, not after it.
     for path in [&args.json, &args.junit, &args.html].into_iter().flatten() {
-        if let Err(e) = std::fs::File::create(path) {
+        if let Err(e) = writable(path) {
             return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
         }
     }
@@ -128,7 +128,12 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     bar.finish_and_clear();
     let mut report = match ran {
         Ok(report) => report,
-        Err(campaign::Unreachable(e)) => return fail(UNREACHABLE, &e),
+        Err(campaign::Unreachable(e)) => {
+            if let Some(events) = events {
+                events.unreachable(&e);
+            }
+            return fail(UNREACHABLE, &e);
+        }
     };
     let mut problems = Vec::new();
     if !args.no_regressions {
@@ -151,6 +156,19 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
         }
     }
     finish(&report, &args, problems)
+}
+
+/// Whether `path` can be written, leaving what is there (a previous report) as it is.
+fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        std::fs::File::create(path)?;
+        std::fs::remove_file(path)
+    }
 }
 
 /// A progress bar on stderr while the campaign runs (none when stderr is not a terminal, so

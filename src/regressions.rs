@@ -124,19 +124,25 @@ pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
             .routes
             .iter()
             .find(|r| r.channel.id == finding.channel);
-        if let Some(route) = route {
-            let script_path = path.with_extension("py");
-            let script = reproduce::python(
-                finding,
-                place.target,
-                route,
-                place.timing,
-                &script_path.display().to_string(),
-            );
-            match std::fs::write(&script_path, script) {
-                Ok(()) => finding.standalone = Some(script_path.display().to_string()),
-                Err(e) => problems.push(format!("cannot write {}: {e}", script_path.display())),
-            }
+        let Some(route) = route else {
+            problems.push(format!(
+                "no standalone script for {}: the target has no channel `{}`",
+                path.display(),
+                finding.channel
+            ));
+            continue;
+        };
+        let script_path = path.with_extension("py");
+        let script = reproduce::python(
+            finding,
+            place.target,
+            route,
+            place.timing,
+            &script_path.display().to_string(),
+        );
+        match std::fs::write(&script_path, script) {
+            Ok(()) => finding.standalone = Some(script_path.display().to_string()),
+            Err(e) => problems.push(format!("cannot write {}: {e}", script_path.display())),
         }
     }
     problems

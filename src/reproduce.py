@@ -1,3 +1,4 @@
+import signal
 import socket
 import struct
 import sys
@@ -8,20 +9,25 @@ from urllib.parse import urlsplit
 # Where the finding was made; a URL on the command line replaces it.
 FOUND_ON = "@FOUND_ON@"
 URL = sys.argv[1] if len(sys.argv) > 1 else FOUND_ON
-TIMEOUT = 2.0  # seconds to wait for a connection, an answer or a close
+TIMEOUT = float("@TIMEOUT@")  # seconds to wait for a connection, an answer or a close, as wsfuzz did
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # wsfuzz's fixed mask key
 START = time.monotonic()
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # piped into `head`, end quietly as other tools do
 PRINT = threading.Lock()
 OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 
 
 def authority(url):
+    """The host to connect to, and `host:port` as the Host header spells it."""
     parts = urlsplit(url)
-    return parts.hostname, parts.port or 80
+    if parts.scheme != "ws" or not parts.hostname:
+        sys.exit("usage: %s [ws://HOST:PORT]: %r is not a ws:// URL" % (sys.argv[0], url))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return parts.hostname, parts.port or 80, netloc if parts.port else netloc + ":80"
 
 
-HOST, PORT = authority(URL)
-FOUND_HOST = "%s:%d" % authority(FOUND_ON)
+HOST, PORT, HOST_HEADER = authority(URL)
+FOUND_HOST_HEADER = authority(FOUND_ON)[2]
 
 
 def log(conn, what):
@@ -76,9 +82,10 @@ class Conn:
                     size, at = struct.unpack(">H", b[2:4])[0], 4
                 elif size == 127 and len(b) >= 10:
                     size, at = struct.unpack(">Q", b[2:10])[0], 10
-                if size < 126 or at > 2:
-                    mask = b[at:at + 4] if b[1] & 0x80 else b""
-                    end = at + len(mask) + size
+                masked = 4 if b[1] & 0x80 else 0
+                if (size < 126 or at > 2) and len(b) >= at + masked:
+                    mask = b[at:at + masked]
+                    end = at + masked + size
                     if len(b) >= end:
                         payload = b[at + len(mask):end]
                         if mask:
@@ -101,23 +108,28 @@ def encode(opcode, payload):
     return header + MASK + bytes(x ^ MASK[i % 4] for i, x in enumerate(payload))
 
 
-def write(conn, data, drip=False):
+def write(conn, data, drip=0):
+    """Writes `data`; with `drip`, its first 32 pieces of `drip` bytes one at a time, as wsfuzz does."""
     try:
+        conn.sock.settimeout(TIMEOUT)
         if drip:
-            for i in range(0, min(len(data), 32)):
-                conn.sock.sendall(data[i:i + 1])
+            for i in range(0, min(len(data), 32 * drip), drip):
+                conn.sock.sendall(data[i:i + drip])
                 time.sleep(0.001)
-            data = data[32:]
+            data = data[32 * drip:]
         conn.sock.sendall(data)
     except OSError as e:
         log(conn.name, "write failed: %s" % e)
 
 
+def paced(data, chunk):
+    """The size of the pieces a handshake written `chunk` bytes at a time goes in, as wsfuzz wrote it."""
+    return max(chunk, len(data) // 2000, 1) if chunk else 0
+
+
 def request(hex_bytes):
     data = bytes.fromhex(hex_bytes)
-    if URL != FOUND_ON:
-        data = data.replace(b"Host: " + FOUND_HOST.encode(), b"Host: %s:%d" % (HOST.encode(), PORT))
-    return data
+    return data.replace(b"Host: " + FOUND_HOST_HEADER.encode(), b"Host: " + HOST_HEADER.encode(), 1)
 
 
 def connect(name, hex_request, chunk=None, cut=None):
@@ -133,17 +145,12 @@ def connect(name, hex_request, chunk=None, cut=None):
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.open = True
     if cut is not None:
-        write(conn, data[:cut])
+        write(conn, data[:cut], paced(data[:cut], chunk))
         log(name, "-> the first %d bytes of the handshake, then drop" % cut)
         drop(conn)
         return conn
     log(name, "-> handshake %s" % shown(data.split(b"\r\n")[0]))
-    if chunk:
-        for i in range(0, len(data), chunk):
-            write(conn, data[i:i + chunk])
-            time.sleep(0.001)
-    else:
-        write(conn, data)
+    write(conn, data, paced(data, chunk))
     deadline = time.monotonic() + TIMEOUT
     while b"\r\n\r\n" not in conn.buffer:
         if not conn.read_more(deadline):
@@ -165,7 +172,7 @@ def send(conn, hex_frame, what, drip=False):
         data = bytes.fromhex(hex_frame)
         conn.sent_close |= data[:1] != b"" and data[0] & 0x0F == 8
         log(conn.name, "-> %s" % what)
-        write(conn, data, drip)
+        write(conn, data, max(1, len(data) // 2000) if drip else 0)
 
 
 def message(conn, opcode, payload):
@@ -268,7 +275,10 @@ def half_close(conn):
     """Stops writing and reads until the server ends the connection."""
     if conn.sock:
         log(conn.name, "-> stop writing (half-close)")
-        conn.sock.shutdown(socket.SHUT_WR)
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            log(conn.name, "half-close failed: %s" % e)
         ended(conn)
 
 

@@ -28,12 +28,6 @@ pub fn python(
 ) -> String {
     let case = &finding.case;
     let cases: Vec<&Case> = std::iter::once(case).chain(&case.alongside).collect();
-    let script = Script {
-        target,
-        channel: &route.channel,
-        timing,
-        several: cases.len() > 1,
-    };
     let mut out = String::new();
     let _ = writeln!(out, "#!/usr/bin/env python3");
     let _ = writeln!(
@@ -51,11 +45,26 @@ pub fn python(
          # where URL defaults to the server the finding was made on.",
         comment(file)
     );
-    out.push_str(&RUNTIME.replacen("\"@FOUND_ON@\"", &literal(&target.base), 1));
+    let runtime = RUNTIME
+        .replacen("\"@FOUND_ON@\"", &literal(&target.base), 1)
+        .replacen("@TIMEOUT@", &timing.timeout.as_secs_f64().to_string(), 1);
+    out.push_str(&runtime);
     let mut names = Vec::new();
     for (n, case) in cases.iter().enumerate() {
         let name = format!("connection_{}", n + 1);
         let _ = writeln!(out, "\n\ndef {name}():");
+        // Each connection played alongside is on its own channel, with that channel's rules.
+        let channel = target
+            .routes
+            .iter()
+            .find(|r| r.channel.id == case.endpoint.channel)
+            .unwrap_or(route);
+        let script = Script {
+            target,
+            channel: &channel.channel,
+            timing,
+            several: cases.len() > 1,
+        };
         let body = script.body(case, &(n + 1).to_string());
         out.push_str(&body);
         names.push(name);

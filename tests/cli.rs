@@ -138,10 +138,13 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
             .as_str()
             .unwrap()
             .replacen("wsfuzz", env!("CARGO_BIN_EXE_wsfuzz"), 1);
+    // Run elsewhere than the repository, so the finding it saves lands in a temporary directory.
+    let elsewhere = temp("reproduce");
     let again = blocking(move || {
         Command::new("sh")
             .arg("-c")
             .arg(reproduce)
+            .current_dir(elsewhere)
             .output()
             .unwrap()
     })
@@ -720,7 +723,7 @@ async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
     for line in [
         "seed 2: 1 finding",
         "  layers:  messages 60 (",
-        "  checks:  15 passed, 1 failed",
+        "  checks:  16 on every case: 15 passed, 1 failed",
         "    FAILED no_leaked_internals  on `prompt`: finding 1 (",
         "  saved:   1 new case in proptest-regressions/",
         "  JSON:    ",
@@ -778,7 +781,10 @@ async fn the_reports_of_a_clean_campaign_say_so() {
     let output = reported(Flaw::None, &dir).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(text.contains("checks:  16 passed, 0 failed"), "{text}");
+    assert!(
+        text.contains("checks:  16 on every case: 16 passed, 0 failed"),
+        "{text}"
+    );
     assert!(!text.contains("saved:"), "{text}");
     support::readers::assert_valid_junit(&dir.join("report.xml"));
     let dom = support::readers::browser_dom(&dir.join("report.html"));

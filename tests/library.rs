@@ -34,7 +34,11 @@ async fn a_flawed_server_fails_the_test_with_the_finding_and_keeps_it() {
         message.contains("wsfuzz found something") && message.contains("bad_input_gets_error"),
         "{message}"
     );
-    assert!(message.contains("Reproduce with: wsfuzz fuzz"), "{message}");
+    // The printed command plays the same cases: same layers, same time-out.
+    let command = format!(
+        "Reproduce with: wsfuzz fuzz ws://{flawed} --spec '<the file of Prompt Manager WebSocket API>' --layers messages --timeout 0.3 --seed 5 --case"
+    );
+    assert!(message.contains(&command), "{message}");
     let saved = report.findings[0].regression.as_deref().unwrap();
     assert!(std::path::Path::new(saved).starts_with(&dir), "{saved}");
 

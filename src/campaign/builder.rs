@@ -50,19 +50,14 @@ impl From<std::io::Error> for Error {
 }
 
 impl Campaign {
-    /// A campaign against `url` (`ws://host:port`, or one endpoint's full URL) with the
-    /// defaults of `wsfuzz fuzz`: 500 cases on every layer, seed 0.
+    /// A campaign against `url` (`ws://host:port`, or one endpoint's full URL): 500 cases on
+    /// every layer, seed 0 (a fixed seed, so a test plays the same cases every time).
     pub fn new(url: impl Into<String>) -> Campaign {
-        let url = url.into();
-        let settings = Settings {
-            command: format!("wsfuzz fuzz {}", super::shell_quote(&url)),
-            ..Settings::default()
-        };
         Campaign {
-            url,
+            url: url.into(),
             spec: None,
             spec_file: None,
-            settings,
+            settings: Settings::default(),
             regressions: None,
         }
     }
@@ -77,11 +72,6 @@ impl Campaign {
     pub fn spec_file(mut self, path: impl AsRef<Path>) -> Result<Campaign, Error> {
         let path = path.as_ref();
         let spec = Spec::load(path)?;
-        let flag = format!(
-            " --spec {}",
-            super::shell_quote(&path.display().to_string())
-        );
-        self.settings.command.push_str(&flag);
         self.spec_file = Some(path.display().to_string());
         Ok(self.spec(spec))
     }
@@ -106,6 +96,8 @@ impl Campaign {
     /// How long to wait for a connection, a reply or a close.
     pub fn timeout(mut self, timeout: Duration) -> Campaign {
         self.settings.timing.timeout = timeout;
+        // As `--timeout` does: no longer than that for the silence after a message.
+        self.settings.timing.quiet = timeout.min(Duration::from_millis(200));
         self
     }
 
@@ -132,8 +124,39 @@ impl Campaign {
         &mut self.settings
     }
 
-    /// Runs the campaign to its end.
-    pub async fn run(self) -> Result<Report, Error> {
+    /// The `wsfuzz fuzz` command that plays the same cases, for `Reproduce with:`.
+    fn command(&self) -> String {
+        let settings = &self.settings;
+        let mut words = vec!["wsfuzz fuzz".to_string(), super::shell_quote(&self.url)];
+        match (&self.spec_file, &self.spec) {
+            (Some(path), _) => words.push(format!("--spec {}", super::shell_quote(path))),
+            // A spec given as a value has no file to name.
+            (None, Some(spec)) => words.push(format!(
+                "--spec {}",
+                super::shell_quote(&format!("<the file of {}>", spec.title))
+            )),
+            (None, None) => {}
+        }
+        if !settings.layers.is_empty() {
+            let names: Vec<&str> = settings.layers.iter().map(|l| l.name()).collect();
+            words.push(format!("--layers {}", names.join(",")));
+        }
+        if settings.timing.timeout != Settings::default().timing.timeout {
+            words.push(format!(
+                "--timeout {}",
+                settings.timing.timeout.as_secs_f64()
+            ));
+        }
+        if settings.clients > 1 {
+            words.push(format!("--clients {}", settings.clients));
+        }
+        words.join(" ")
+    }
+
+    /// Runs the campaign to its end. Findings that cannot be saved are warned about on
+    /// standard error; the report still holds them.
+    pub async fn run(mut self) -> Result<Report, Error> {
+        self.settings.command = self.command();
         let target = Target::resolve(&self.url, self.spec.as_ref()).map_err(Error)?;
         let mut quiet = |_: Progress| {};
         let mut report = run(&target, &self.settings, &mut quiet)
@@ -147,11 +170,8 @@ impl Campaign {
                 target: &target,
                 timing: self.settings.timing,
             };
-            if let Some(problem) = regressions::save_new(&mut report, &place)
-                .into_iter()
-                .next()
-            {
-                return Err(Error(problem));
+            for problem in regressions::save_new(&mut report, &place) {
+                eprintln!("wsfuzz: warning: {problem}");
             }
         }
         Ok(report)

@@ -70,8 +70,25 @@ impl Events {
         self.write(event);
     }
 
-    /// The last event, with the report's figures; returns the first write that failed, if any.
+    /// The last event of a campaign that could not start.
+    pub fn unreachable(mut self, why: &str) {
+        self.write(json!({ "event": "unreachable", "message": why }));
+    }
+
+    /// A `saved` event for each new finding saved, then the last event, with the report's
+    /// figures; returns the first write that failed, if any.
     pub fn finish(mut self, report: &Report) -> std::io::Result<()> {
+        for finding in report.findings.iter().filter(|f| !f.replayed) {
+            if let Some(path) = &finding.regression {
+                self.write(json!({
+                    "event": "saved",
+                    "check": finding.check,
+                    "channel": finding.channel,
+                    "regression": path,
+                    "standalone": finding.standalone,
+                }));
+            }
+        }
         self.write(json!({
             "event": "finished",
             "cases": report.stats.cases,

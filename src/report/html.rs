@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{checks_judged, count, saved_cases};
+use super::{checks_judged, count, how_shrunk, saved_cases, saved_new};
 use crate::campaign::{shell_quote, Finding, Report};
 
 /// Most transcript events shown per finding; a flood of frames stays readable (the JSON report has all).
@@ -99,15 +99,26 @@ pub fn html(report: &Report) -> String {
         let _ = writeln!(out, "<tr><td><code>{check}</code></td>{result}</tr>");
     }
     out.push_str("</table>\n");
-    if report.replayed > 0 {
+    if stats.target_starts > 1 {
+        let _ = writeln!(
+            out,
+            "<p>The target was started {} times (restarts after crashes and for shrinking).</p>",
+            stats.target_starts
+        );
+    }
+    if report.replayed > 0 || !report.not_replayed.is_empty() {
         let _ = writeln!(out, "<p>Saved cases: {}.</p>", saved_cases(report));
-        if !report.fixed.is_empty() {
-            out.push_str("<ul id=\"fixed\">\n");
-            for path in &report.fixed {
-                let _ = writeln!(out, "<li>fixed: <code>{}</code></li>", text(path));
-            }
-            out.push_str("</ul>\n");
+        out.push_str("<ul id=\"saved\">\n");
+        for path in &report.fixed {
+            let _ = writeln!(out, "<li>fixed: <code>{}</code></li>", text(path));
         }
+        for why in &report.not_replayed {
+            let _ = writeln!(out, "<li>not replayed: {}</li>", text(why));
+        }
+        out.push_str("</ul>\n");
+    }
+    if let Some(saved) = saved_new(report) {
+        let _ = writeln!(out, "<p>Saved: {}.</p>", text(&saved));
     }
     for (n, finding) in report.findings.iter().enumerate() {
         write_finding(&mut out, n + 1, found, finding);
@@ -133,16 +144,7 @@ fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
     if f.occurrences > 1 {
         row("cases", format!("{} cases failed it", f.occurrences));
     }
-    let how = if f.target_down {
-        "not shrunk: the target did not come back".to_string()
-    } else if f.flaky {
-        "not shrunk: it did not fail again on a re-run".to_string()
-    } else {
-        format!(
-            "shrunk from {} steps in {} runs",
-            f.original_steps, f.shrink.attempts
-        )
-    };
+    let how = how_shrunk(f);
     row("minimal case", how);
     row("reproduce", format!("<code>{}</code>", text(&f.reproduce)));
     if let Some(path) = &f.regression {

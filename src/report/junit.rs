@@ -15,7 +15,19 @@ pub fn write_junit(report: &Report, path: &Path) -> std::io::Result<()> {
 /// The JUnit XML of a report.
 pub fn junit(report: &Report) -> String {
     let checks = checks_judged(report);
-    let failures = report.findings.len();
+    // A failed test case is a check that failed on a channel, however many findings it has.
+    let failed = |channel: &str| {
+        checks
+            .iter()
+            .filter(|check| {
+                report
+                    .findings
+                    .iter()
+                    .any(|f| f.channel == channel && f.check == **check)
+            })
+            .count()
+    };
+    let failures: usize = report.channels.iter().map(|c| failed(c)).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -34,7 +46,7 @@ pub fn junit(report: &Report) -> String {
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
             xml(&format!("wsfuzz {channel}")),
             checks.len(),
-            found.len(),
+            failed(channel),
             report.stats.seconds
         );
         for check in &checks {
@@ -44,20 +56,23 @@ pub fn junit(report: &Report) -> String {
                 xml(&format!("wsfuzz.{channel}")),
                 xml(check)
             );
-            match found.iter().find(|f| f.check == *check) {
-                None => out.push_str("/>\n"),
-                Some(f) => {
-                    let mut body = String::new();
-                    write_finding(&mut body, 1, 1, f);
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                        xml(check),
-                        xml(&f.summary),
-                        xml(&body)
-                    );
-                }
+            let mine: Vec<&&Finding> = found.iter().filter(|f| f.check == *check).collect();
+            let Some(first) = mine.first() else {
+                out.push_str("/>\n");
+                continue;
+            };
+            // Every finding of the check on this channel (a replayed one and a new one, say).
+            let mut body = String::new();
+            for (n, f) in mine.iter().enumerate() {
+                write_finding(&mut body, n + 1, mine.len(), f);
             }
+            let _ = writeln!(
+                out,
+                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                xml(check),
+                xml(&first.summary),
+                xml(&body)
+            );
         }
         out.push_str("  </testsuite>\n");
     }

@@ -76,7 +76,8 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "  checks:  {} passed, {} failed",
+        "  checks:  {} on every case: {} passed, {} failed",
+        checks.len(),
         checks.len() - failed.len(),
         failed.len()
     );
@@ -125,27 +126,8 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
             let _ = writeln!(out, "  not replayed: {why}");
         }
     }
-    let saved: Vec<&str> = report
-        .findings
-        .iter()
-        .filter(|f| !f.replayed)
-        .filter_map(|f| f.regression.as_deref())
-        .collect();
-    if let Some(dir) = saved
-        .first()
-        .and_then(|p| Path::new(p).parent())
-        .map(|d| d.display().to_string())
-    {
-        let _ = writeln!(
-            out,
-            "  saved:   {} in {dir}/, {} beside it",
-            count(saved.len(), "new case", "new cases"),
-            if saved.len() == 1 {
-                "with its standalone Python script"
-            } else {
-                "each with its standalone Python script"
-            }
-        );
+    if let Some(saved) = saved_new(report) {
+        let _ = writeln!(out, "  saved:   {saved}");
     }
     for file in written {
         let _ = writeln!(
@@ -172,6 +154,50 @@ pub(crate) fn checks_judged(report: &Report) -> Vec<&'static str> {
         );
     }
     checks
+}
+
+/// Where this campaign's new findings were saved, if it saved any.
+pub(crate) fn saved_new(report: &Report) -> Option<String> {
+    let new: Vec<&Finding> = report.findings.iter().filter(|f| !f.replayed).collect();
+    let saved = new.iter().filter(|f| f.regression.is_some()).count();
+    let dir = new
+        .iter()
+        .find_map(|f| Path::new(f.regression.as_deref()?).parent())?
+        .display()
+        .to_string();
+    let scripts = match new.iter().filter(|f| f.standalone.is_some()).count() {
+        n if n < saved => format!(", {n} with a standalone Python script beside it"),
+        1 => ", with its standalone Python script beside it".into(),
+        _ => ", each with its standalone Python script beside it".into(),
+    };
+    Some(format!(
+        "{} in {dir}/{scripts}",
+        count(saved, "new case", "new cases")
+    ))
+}
+
+/// How a finding's minimal case came to be: shrunk, or why not.
+pub(crate) fn how_shrunk(f: &Finding) -> String {
+    if f.target_down {
+        "the target did not come back, so it was neither re-run nor shrunk".to_string()
+    } else if f.flaky {
+        "did not fail again on a re-run, so it was not shrunk".to_string()
+    } else {
+        let limit = if f.shrink.exhausted {
+            ", budget spent"
+        } else {
+            ""
+        };
+        let steps = if f.original_steps == 1 {
+            "step"
+        } else {
+            "steps"
+        };
+        format!(
+            "shrunk from {} {steps} in {} runs{limit}",
+            f.original_steps, f.shrink.attempts
+        )
+    }
 }
 
 /// What became of the saved cases replayed first.
@@ -206,26 +232,7 @@ pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) 
     let _ = writeln!(out, "  endpoint:  {}", crate::case::abbreviate(&f.endpoint));
     let _ = writeln!(out, "  expected:  {}", f.expected);
     let _ = writeln!(out, "  got:       {}", f.actual);
-    let how = if f.target_down {
-        "the target did not come back, so it was neither re-run nor shrunk".to_string()
-    } else if f.flaky {
-        "did not fail again on a re-run, so it was not shrunk".to_string()
-    } else {
-        let limit = if f.shrink.exhausted {
-            ", budget spent"
-        } else {
-            ""
-        };
-        let steps = if f.original_steps == 1 {
-            "step"
-        } else {
-            "steps"
-        };
-        format!(
-            "shrunk from {} {steps} in {} runs{limit}",
-            f.original_steps, f.shrink.attempts
-        )
-    };
+    let how = how_shrunk(f);
     let _ = writeln!(out, "  minimal case ({how}):");
     // A long case is shown by its head; the JSON report holds all of it.
     let text = f.case.to_string();

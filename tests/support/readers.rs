@@ -7,13 +7,20 @@ use std::time::Duration;
 /// The JUnit report format, as CI dashboards read it.
 const JUNIT_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/junit.xsd");
 
-/// Runs `program`; a missing program is a failed test that says what to install.
+/// Runs `program`; a missing program is a failed test that says what to install. Its output
+/// goes to files, so a chatty program never blocks on a full pipe.
 fn run_program(program: &str, package: &str, args: &[&str]) -> std::process::Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base =
+        std::env::temp_dir().join(format!("wsfuzz-{program}-{}-{number}", std::process::id()));
+    let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
+    let file = |path: &Path| std::fs::File::create(path).expect("a file for the output");
     let mut child = Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(file(&out_path))
+        .stderr(file(&err_path))
         .spawn()
         .unwrap_or_else(|e| {
             panic!(
@@ -22,14 +29,26 @@ fn run_program(program: &str, package: &str, args: &[&str]) -> std::process::Out
         });
     // Bounded: a browser that hangs fails the test instead of holding it.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while child.try_wait().expect("wait for the child").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             panic!("{program} did not finish within 90 s");
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let _ = std::fs::remove_file(path);
+        bytes
+    };
+    std::process::Output {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
     }
-    child.wait_with_output().expect("the child's output")
 }
 
 /// Asserts that `path` validates against the JUnit schema.
