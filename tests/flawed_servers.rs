@@ -212,3 +212,23 @@ async fn a_target_that_dies_ends_the_campaign_with_a_report() {
     assert_eq!(checks, ["stays_responsive"]);
     assert!(report.stats.cases < 200);
 }
+
+#[tokio::test]
+async fn a_near_miss_the_server_takes_is_found_with_the_constraint_it_let_through() {
+    let finding = only_finding(Flaw::TakesAnyTags, "bad_input_gets_error").await;
+    let message = json_of(only_step(&finding));
+    assert_eq!(message["action"], "update_metadata", "{message}");
+    assert!(
+        message["tags"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().any(|t| !t.is_string())),
+        "{message}"
+    );
+    assert!(
+        finding.expected.contains(
+            "a near-miss of `updateMetadata` that breaks only `/properties/tags/items/type`"
+        ),
+        "{}",
+        finding.expected
+    );
+}

@@ -1,6 +1,7 @@
 //! Case generators: proptest strategies for valid, malformed and adversarial messages and endpoints, drawn from a spec.
 
 mod clients;
+pub mod near_miss;
 pub mod schema;
 mod wire;
 
@@ -398,6 +399,19 @@ fn near_misses(message: &Message) -> Vec<(u32, BoxedStrategy<Payload>)> {
         .collect();
     let base = valid_json(message);
     let mut out = Vec::new();
+    // The most telling: right in every way but one constraint of the schema.
+    if let Ok(breaker) = near_miss::Breaker::new(&message.schema) {
+        let breaker = std::sync::Arc::new(breaker);
+        let labelled = (base.clone(), any::<Index>()).prop_filter_map(
+            "a value with a constraint to break",
+            move |(value, which)| {
+                let misses = breaker.near_misses(&value);
+                let pick = misses.get(which.index(misses.len().max(1)))?;
+                Some(Payload::Json(pick.value.clone()))
+            },
+        );
+        out.push((3, labelled.boxed()));
+    }
 
     if !discriminators.is_empty() {
         let keys = discriminators.clone();

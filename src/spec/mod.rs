@@ -170,8 +170,7 @@ impl Message {
         content_type: ContentType,
         schema: Value,
     ) -> Result<Message, String> {
-        let validator = jsonschema::options()
-            .build(&schema)
+        let validator = validator(&schema)
             .map_err(|e| format!("invalid JSON Schema for message `{name}`: {e}"))?;
         Ok(Message {
             name,
@@ -193,6 +192,14 @@ impl Message {
             ContentType::Json => parsed.is_some_and(|v| self.validator.is_valid(v)),
             ContentType::Binary => false,
         }
+    }
+
+    /// The constraints `value` breaks: each keyword's place in the schema and what is wrong.
+    pub fn broken(&self, value: &Value) -> Vec<(String, String)> {
+        self.validator
+            .iter_errors(value)
+            .map(|e| (e.schema_path().to_string(), e.to_string()))
+            .collect()
     }
 
     /// Why a text frame is not this message, in one line.
@@ -220,6 +227,14 @@ impl Message {
         };
         explained
     }
+}
+
+/// The validator of a message's schema: `format` is asserted, as a spec that names one means.
+pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a text frame as JSON once, for matching against several messages.
@@ -322,8 +337,28 @@ impl Channel {
             return Expectation::Reply { operation };
         }
         Expectation::Reject {
-            why: rejection(parsed),
+            why: self.nearly(parsed).unwrap_or_else(|| rejection(parsed)),
         }
+    }
+
+    /// For a near-miss (a JSON value that breaks exactly one constraint of a message a client
+    /// may send), which message and which constraint, so a finding says what was let through.
+    fn nearly(&self, parsed: Option<&Value>) -> Option<String> {
+        let value = parsed?;
+        self.operations
+            .iter()
+            .flat_map(|op| &op.messages)
+            .filter(|m| m.content_type == ContentType::Json)
+            .find_map(|m| match m.broken(value).as_slice() {
+                // A value of another type altogether is not near anything.
+                [(constraint, _)] if constraint == "/type" => None,
+                [(constraint, what)] => Some(format!(
+                    "a near-miss of `{}` that breaks only `{constraint}`: {}",
+                    m.name,
+                    crate::case::abbreviate(what)
+                )),
+                _ => None,
+            })
     }
 
     fn find_operation(&self, accepts: impl Fn(&Message) -> bool) -> Option<usize> {

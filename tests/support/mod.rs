@@ -40,6 +40,8 @@ pub enum Flaw {
     BadStatusSchema,
     BadGreeting,
     AcceptsUnknownPrompt,
+    /// Takes `update_metadata` tags of any type: the near-miss `tags: [1]` gets a success.
+    TakesAnyTags,
     LeaksTraceback,
     /// Never answers the handshake of a path with `..` in it (a lookup that hangs).
     HangsOnDotDot,
@@ -400,9 +402,10 @@ fn answer(text: &str, flaw: Flaw) -> Answer {
             let description_ok = object
                 .get("description")
                 .is_none_or(|d| d.is_string() || d.is_null());
-            let tags_ok = object
-                .get("tags")
-                .is_none_or(|t| t.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+            let tags_ok = object.get("tags").is_none_or(|t| {
+                t.as_array()
+                    .is_some_and(|a| flaw == Flaw::TakesAnyTags || a.iter().all(Value::is_string))
+            });
             if !description_ok || !tags_ok {
                 return wrong_type();
             }
