@@ -245,8 +245,17 @@ pub fn generic_payloads() -> BoxedStrategy<Payload> {
 
 /// Values meant to be `message`. No filter: a rare miss (a value matching two `oneOf`
 /// branches, a pattern beyond the generator) is classified for what it is when it is sent.
+/// Values of the message's schema: now and then one of its examples, else generated; a
+/// generated value the schema refuses (a combination the generator does not reach) is dropped.
 fn valid_json(message: &Message) -> BoxedStrategy<Value> {
-    schema::valid(&message.schema)
+    let judge = message.clone();
+    let generated = schema::valid(&message.schema)
+        .prop_filter("valid for its schema", move |value| judge.accepts(value))
+        .boxed();
+    if message.examples.is_empty() {
+        return generated;
+    }
+    prop_oneof![1 => proptest::sample::select(message.examples.clone()), 3 => generated].boxed()
 }
 
 pub(crate) fn valid_payload(message: &Message) -> BoxedStrategy<Payload> {

@@ -332,6 +332,21 @@ fn arrays(s: &Map<String, Value>, items: &[Value], push: &mut impl FnMut(&str, V
                 longer.push(last.clone());
             }
             push("maxItems", Value::Array(longer));
+            // Distinct items like the last (a word repeated, a number counted on), for `uniqueItems`.
+            let mut distinct = items.to_vec();
+            let mut k = 2;
+            while (distinct.len() as u64) <= max && k < 64 {
+                let variant = match last {
+                    Value::String(s) => Value::String(s.repeat(k)),
+                    Value::Number(n) => json!(n.as_i64().unwrap_or(0) + k as i64),
+                    _ => break,
+                };
+                if !distinct.contains(&variant) {
+                    distinct.push(variant);
+                }
+                k += 1;
+            }
+            push("maxItems", Value::Array(distinct));
         }
     }
     if s.get("uniqueItems") == Some(&Value::Bool(true)) {

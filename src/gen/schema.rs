@@ -102,6 +102,13 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
     match kind {
         "null" => Just(Value::Null).boxed(),
         "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
+        "integer" | "number"
+            if s.get("multipleOf")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m > 0.0) =>
+        {
+            multiples(s, kind == "integer")
+        }
         "integer" => {
             // `as` saturates on out-of-range floats, and the ±1 saturates too: absurd bounds cannot overflow.
             let low = number("minimum")
@@ -134,8 +141,18 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
             if low > high {
                 return Just(Value::Null).boxed();
             }
+            // An exclusive bound is never drawn itself: the middle stands in for it.
+            let (open_low, open_high) = (
+                number("exclusiveMinimum").is_some(),
+                number("exclusiveMaximum").is_some(),
+            );
             (low..=high)
-                .prop_map(|f| {
+                .prop_map(move |f| {
+                    let f = if (open_low && f <= low) || (open_high && f >= high) {
+                        low / 2.0 + high / 2.0
+                    } else {
+                        f
+                    };
                     Number::from_f64(f)
                         .map(Value::Number)
                         .unwrap_or(Value::Null)
@@ -159,13 +176,69 @@ fn of_type(kind: &str, s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Va
                 .map(|m| m as usize)
                 .unwrap_or(min + 4)
                 .min(min + 8);
-            proptest::collection::vec(items, min..=max.max(min))
-                .prop_map(Value::Array)
+            let max = max.max(min);
+            if s.get("uniqueItems") != Some(&Value::Bool(true)) {
+                return proptest::collection::vec(items, min..=max)
+                    .prop_map(Value::Array)
+                    .boxed();
+            }
+            // Unique items: from an enum, a subset of it; otherwise extra draws, duplicates dropped.
+            if let Some(Value::Array(allowed)) = s.get("items").and_then(|i| i.get("enum")) {
+                let max = max.min(allowed.len());
+                return proptest::sample::subsequence(allowed.clone(), min.min(max)..=max)
+                    .prop_shuffle()
+                    .prop_map(Value::Array)
+                    .boxed();
+            }
+            proptest::collection::vec(items, (min * 2).max(min + 2)..=(max * 2).max(min + 2))
+                .prop_map(move |drawn| {
+                    let mut unique: Vec<Value> = Vec::new();
+                    for item in drawn {
+                        if !unique.contains(&item) {
+                            unique.push(item);
+                        }
+                    }
+                    unique.truncate(max);
+                    Value::Array(unique)
+                })
                 .boxed()
         }
         "object" => object(s, depth),
         _ => any_json(1),
     }
+}
+
+/// Numbers that are whole multiples of `multipleOf` within the bounds.
+fn multiples(s: &Map<String, Value>, integer: bool) -> BoxedStrategy<Value> {
+    let number = |key: &str| s.get(key).and_then(Value::as_f64);
+    let step = number("multipleOf").unwrap_or(1.0);
+    // The smallest and largest multiple inside the bounds, exclusive ones stepped past.
+    let low = match (number("minimum"), number("exclusiveMinimum")) {
+        (Some(m), _) => (m / step).ceil(),
+        (None, Some(m)) => (m / step).floor() + 1.0,
+        (None, None) => -1_000.0,
+    };
+    let high = match (number("maximum"), number("exclusiveMaximum")) {
+        (Some(m), _) => (m / step).floor(),
+        (None, Some(m)) => (m / step).ceil() - 1.0,
+        (None, None) => 1_000.0,
+    };
+    let (low, high) = (low.max(-1e15) as i64, high.min(1e15) as i64);
+    if low > high {
+        return Just(Value::Null).boxed();
+    }
+    (low..=high)
+        .prop_map(move |k| {
+            let value = k as f64 * step;
+            if integer || (value.fract() == 0.0 && step.fract() == 0.0) {
+                Value::from(value as i64)
+            } else {
+                Number::from_f64(value)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
+            }
+        })
+        .boxed()
 }
 
 fn object(s: &Map<String, Value>, depth: usize) -> BoxedStrategy<Value> {
@@ -236,8 +309,15 @@ fn string(s: &Map<String, Value>) -> BoxedStrategy<Value> {
             return strategy.prop_map(Value::String).boxed();
         }
     }
-    if s.get("format").and_then(Value::as_str) == Some("date-time") {
-        return timestamp().prop_map(Value::String).boxed();
+    if let Some(format) = s.get("format").and_then(Value::as_str) {
+        if format == "date-time" {
+            return timestamp().prop_map(Value::String).boxed();
+        }
+        if let Some(pattern) = format_pattern(format) {
+            if let Ok(strategy) = proptest::string::string_regex(pattern) {
+                return strategy.prop_map(Value::String).boxed();
+            }
+        }
     }
     let min = s
         .get("minLength")
@@ -256,6 +336,20 @@ fn string(s: &Map<String, Value>) -> BoxedStrategy<Value> {
             .boxed();
     }
     text().prop_map(Value::String).boxed()
+}
+
+/// A pattern for strings of a JSON Schema `format` (the common, checkable ones).
+fn format_pattern(format: &str) -> Option<&'static str> {
+    Some(match format {
+        "uuid" => "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+        "email" => "[a-z][a-z0-9]{0,10}(\\.[a-z0-9]{1,5})?@[a-z]{1,10}\\.(com|org|net)",
+        "uri" => "(https|wss|urn)://[a-z]{1,10}\\.example(/[a-z0-9]{1,8}){0,3}",
+        "date" => "20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])",
+        "time" => "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z",
+        "ipv4" => "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}",
+        "hostname" => "[a-z]([a-z0-9-]{0,8}[a-z0-9])?(\\.[a-z]{2,8}){0,2}",
+        _ => return None,
+    })
 }
 
 /// Strings that find bugs: plain words, odd Unicode, escapes, injections and long runs.

@@ -96,23 +96,30 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
             .unwrap_or_default(),
         what: format!("not valid YAML or JSON: {e}"),
     })?;
-    let doc = Doc { file, root };
-    let version = doc
-        .root
+    let version = root
         .get("asyncapi")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            doc.error(
-                "/asyncapi",
-                "missing `asyncapi: 3.0.0`; is this an AsyncAPI document?",
-            )
+        .map(str::to_string)
+        .ok_or_else(|| SpecError {
+            file: file.to_string(),
+            place: "/asyncapi".into(),
+            what: "missing `asyncapi: 3.0.0` (or 2.6.0); is this an AsyncAPI document?".into(),
         })?;
-    if !version.starts_with("3.") {
-        return Err(doc.error(
-            "/asyncapi",
-            format!("AsyncAPI {version} is not supported yet; wsfuzz reads AsyncAPI 3.x"),
-        ));
-    }
+    // A 2.x document is recast first, while its references still name its messages.
+    let root = match version.split('.').next() {
+        Some("3") => root,
+        Some("2") => super::v2::upgrade(root, file)?,
+        _ => {
+            return Err(SpecError {
+                file: file.to_string(),
+                place: "/asyncapi".into(),
+                what: format!("AsyncAPI {version} is not supported; wsfuzz reads 2.x and 3.x"),
+            })
+        }
+    };
+    let root = super::bundle::bundle(root, file)?;
+    let doc = Doc { file, root };
+    read_servers(&doc)?;
     let title = doc
         .root
         .pointer("/info/title")
@@ -139,6 +146,34 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
         title,
         channels: built.into_iter().map(Arc::new).collect(),
     })
+}
+
+/// Checks the servers: each `{variable}` of a host, pathname or URL is declared with a value.
+fn read_servers(doc: &Doc) -> Result<(), SpecError> {
+    for (name, server) in object(doc, doc.root.get("servers"), "/servers")? {
+        let place = format!("/servers/{}", escape(name));
+        let (server, place) = doc.follow(server, &place)?;
+        let variables = object(doc, server.get("variables"), &format!("{place}/variables"))?;
+        for key in ["host", "pathname", "url"] {
+            let Some(text) = server.get(key).and_then(Value::as_str) else {
+                continue;
+            };
+            for variable in placeholders(text) {
+                let declared = variables.get(&variable).map(|v| doc.follow(v, &place));
+                let has_value = match declared {
+                    Some(Ok((v, _))) => v.get("default").is_some() || v.get("enum").is_some(),
+                    _ => false,
+                };
+                if !has_value {
+                    return Err(doc.error(
+                        &format!("{place}/{key}"),
+                        format!("`{{{variable}}}` needs an entry under `variables` with a `default` or an `enum`"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn object<'v>(
@@ -191,15 +226,25 @@ fn read_channel(
     for (name, param) in object(doc, raw.get("parameters"), &format!("{place}/parameters"))? {
         let here = format!("{place}/parameters/{}", escape(name));
         let (param, here) = doc.follow(param, &here)?;
+        // 3.0 puts the values on the parameter; 2.x on its `schema`.
+        let (values, at) = match param.get("schema") {
+            Some(schema) => (schema, format!("{here}/schema")),
+            None => (param, here.clone()),
+        };
         let mut known = strings(doc, param.get("examples"), &format!("{here}/examples"))?;
-        known.extend(strings(doc, param.get("enum"), &format!("{here}/enum"))?);
         known.extend(strings(
             doc,
-            param
+            values.get("examples"),
+            &format!("{at}/examples"),
+        )?);
+        known.extend(strings(doc, values.get("enum"), &format!("{at}/enum"))?);
+        known.extend(strings(
+            doc,
+            values
                 .get("default")
                 .map(|d| Value::Array(vec![d.clone()]))
                 .as_ref(),
-            &here,
+            &at,
         )?);
         known.dedup();
         if known.is_empty() {
@@ -323,7 +368,31 @@ fn read_message(
         Some(_) => schema.get("schema").cloned().unwrap_or(Value::Bool(true)),
         None => schema,
     };
-    Message::new(name.to_string(), content_type, schema).map_err(|what| doc.error(&place, what))
+    let message = Message::new(name.to_string(), content_type, schema)
+        .map_err(|what| doc.error(&place, what))?;
+    // The spec's examples seed generation; one its own schema refuses is a mistake in the spec.
+    let mut examples = Vec::new();
+    if let Some(Value::Array(items)) = raw.get("examples") {
+        for (i, example) in items.iter().enumerate() {
+            let Some(payload) = example.get("payload") else {
+                continue;
+            };
+            if !message.accepts(payload) {
+                return Err(doc.error(
+                    &format!("{place}/examples/{i}/payload"),
+                    format!(
+                        "the example does not match its own payload schema: {}",
+                        message.mismatch(&payload.to_string(), Some(payload))
+                    ),
+                ));
+            }
+            examples.push(payload.clone());
+        }
+    }
+    Ok(Message {
+        examples,
+        ..message
+    })
 }
 
 fn read_operations(
@@ -505,8 +574,16 @@ mod tests {
             error_of("asyncapi: [")
         );
         assert_eq!(
-            error_of("asyncapi: 2.6.0\nchannels: {}"),
-            "t.yaml: at /asyncapi: AsyncAPI 2.6.0 is not supported yet; wsfuzz reads AsyncAPI 3.x"
+            error_of("asyncapi: 1.2.0\nchannels: {}"),
+            "t.yaml: at /asyncapi: AsyncAPI 1.2.0 is not supported; wsfuzz reads 2.x and 3.x"
+        );
+        assert_eq!(
+            error_of("asyncapi: 2.6.0\nchannels:\n  /x:\n    publish: {operationId: p}"),
+            "t.yaml: at /channels/~1x/publish: an operation needs a `message` (or `message: {oneOf: [...]}`)"
+        );
+        assert_eq!(
+            error_of("asyncapi: 3.0.0\nservers:\n  s: {host: 'localhost:{port}', protocol: ws}\nchannels:\n  a: {address: /x}"),
+            "t.yaml: at /servers/s/host: `{port}` needs an entry under `variables` with a `default` or an `enum`"
         );
         assert_eq!(
             error_of("asyncapi: 3.0.0\nchannels: {}"),
@@ -520,10 +597,12 @@ mod tests {
             error_of("asyncapi: 3.0.0\nchannels:\n  a: {address: /x, messages: {m: {$ref: '#/nowhere'}}}"),
             "t.yaml: at /channels/a/messages/m: `$ref: #/nowhere` points to nothing"
         );
-        assert_eq!(
-            error_of("asyncapi: 3.0.0\nchannels:\n  a: {address: /x, messages: {m: {$ref: 'other.yaml#/m'}}}"),
-            "t.yaml: at /channels/a/messages/m: `$ref: other.yaml#/m` points into another file; wsfuzz reads local references (#/...) only"
-        );
+        assert!(error_of(
+            "asyncapi: 3.0.0\nchannels:\n  a: {address: /x, messages: {m: {$ref: 'other.yaml#/m'}}}"
+        )
+        .starts_with(
+            "t.yaml: at /channels/a/messages/m: `$ref: other.yaml#/m`: cannot read other.yaml:"
+        ));
         let bad_schema =
             "asyncapi: 3.0.0\nchannels:\n  a: {address: /x, messages: {m: {payload: {type: 12}}}}";
         assert!(

@@ -1,6 +1,8 @@
 //! A protocol as data: its channels, what a client may send on each, and what each message should get back.
 
 mod asyncapi;
+mod bundle;
+mod v2;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -91,6 +93,8 @@ pub struct Message {
     pub name: String,
     pub content_type: ContentType,
     pub schema: Value,
+    /// The payloads of the message's `examples`, seeds for generation.
+    pub examples: Vec<Value>,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -176,6 +180,7 @@ impl Message {
             name,
             content_type,
             schema,
+            examples: Vec::new(),
             validator: Arc::new(validator),
         })
     }
