@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::credentials::{Change, FOREIGN_ORIGIN};
 use crate::wire::{Frame, Handshake};
 
 /// One client's visit to one endpoint: connect, then play the steps in order.
@@ -22,6 +23,10 @@ pub struct Case {
     /// Cases played at the same time as this one, each on connections of its own (`--clients`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alongside: Vec<Case>,
+    /// Connect with the credentials changed (left out, wrong, from a foreign origin), to see
+    /// that the server refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::credentials::Change>,
 }
 
 /// The layer of the protocol a case works on.
@@ -164,6 +169,7 @@ impl Case {
             handshake: None,
             steps: payloads.into_iter().map(Step::Send).collect(),
             alongside: Vec::new(),
+            credentials: None,
         }
     }
 
@@ -174,6 +180,7 @@ impl Case {
             handshake: None,
             steps: Vec::new(),
             alongside: Vec::new(),
+            credentials: None,
         }
     }
 
@@ -221,7 +228,7 @@ impl Case {
 
     /// The layer the case works on: the lowest one any of its parts reaches.
     pub fn layer(&self) -> Layer {
-        if self.handshake.is_some() {
+        if self.handshake.is_some() || self.credentials.is_some() {
             return Layer::Handshake;
         }
         let layer_of = |step: &Step| match step {
@@ -358,6 +365,14 @@ impl fmt::Display for Case {
                 write!(f, "clients of {}", self.endpoint.address)?
             }
             None => write!(f, "connect {}", abbreviate(&self.endpoint.path()))?,
+        }
+        match self.credentials {
+            Some(Change::Without) => write!(f, " without the credentials")?,
+            Some(Change::Wrong) => write!(f, " with each secret altered by one character")?,
+            Some(Change::ForeignOrigin) => {
+                write!(f, " with the credentials, from Origin {FOREIGN_ORIGIN}")?
+            }
+            None => {}
         }
         for step in &self.steps {
             write!(f, "\n{step}")?;

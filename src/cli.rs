@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaign::Settings;
 use crate::case::Layer;
 use crate::checks::process::Limits;
+use crate::credentials::Credentials;
 use crate::runner::Timing;
 use crate::shrink::Budget;
-use crate::spec::Spec;
+use crate::spec::{Spec, TokenPlace};
 use crate::target::Target;
 use crate::watch::Spawn;
 
@@ -26,6 +27,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a property-based campaign against a WebSocket server.
@@ -125,6 +128,27 @@ pub struct FuzzArgs {
     /// use, and restart it after a crash. `{port}` in it (and in the URL) becomes a free port.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
+    /// A header sent with every handshake (`Authorization: Bearer ...`); repeatable. Its value
+    /// never appears in reports, saved cases or scripts.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// A cookie sent with every handshake (`session=...`); repeatable, secret like --header.
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    pub cookies: Vec<String>,
+    /// A query parameter added to every URL connected to (`token=...`); repeatable, secret.
+    #[arg(long = "query", value_name = "NAME=VALUE")]
+    pub queries: Vec<String>,
+    /// A token, sent where the spec's security scheme says (a header, the query, a cookie),
+    /// else as `Authorization: Bearer TOKEN`; secret.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// A subprotocol to ask for (`Sec-WebSocket-Protocol`); repeatable.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    pub subprotocols: Vec<String>,
+    /// The Origin of the site the server serves; a foreign one must then be refused (default:
+    /// the spec's `x-wsfuzz-origin`, if any).
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
     /// Seconds a spawned target may take to accept connections.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub startup: f64,
@@ -267,6 +291,76 @@ pub fn load_spec(path: &std::path::Path) -> Result<Spec, Misuse> {
 }
 
 impl FuzzArgs {
+    /// The credentials these flags (and the spec's security scheme and origin) give.
+    fn credentials(&self, spec: Option<&Spec>) -> Result<Credentials, Misuse> {
+        let mut credentials = Credentials::default();
+        for header in &self.headers {
+            let (name, value) = header.split_once(':').ok_or_else(|| {
+                Misuse(format!(
+                    "--header `{}` is not `NAME: VALUE`",
+                    redacted_name(header, ':')
+                ))
+            })?;
+            credentials
+                .headers
+                .push((name.trim().to_string(), value.trim().to_string()));
+        }
+        let pairs = |list: &[String], flag: &str| -> Result<Vec<(String, String)>, Misuse> {
+            list.iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+                        .ok_or_else(|| {
+                            Misuse(format!(
+                                "{flag} `{}` is not `NAME=VALUE`",
+                                redacted_name(pair, '=')
+                            ))
+                        })
+                })
+                .collect()
+        };
+        let mut cookies = pairs(&self.cookies, "--cookie")?;
+        credentials.query = pairs(&self.queries, "--query")?;
+        if let Some(token) = &self.token {
+            match spec.and_then(|s| s.token.clone()) {
+                None | Some(TokenPlace::Bearer) => credentials
+                    .headers
+                    .push(("Authorization".into(), format!("Bearer {token}"))),
+                Some(TokenPlace::Header(name)) => credentials.headers.push((name, token.clone())),
+                Some(TokenPlace::Query(name)) => credentials.query.push((name, token.clone())),
+                Some(TokenPlace::Cookie(name)) => cookies.push((name, token.clone())),
+            }
+        }
+        if !cookies.is_empty() {
+            let joined: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            credentials
+                .headers
+                .push(("Cookie".into(), joined.join("; ")));
+        }
+        if !self.subprotocols.is_empty() {
+            credentials.headers.push((
+                "Sec-WebSocket-Protocol".into(),
+                self.subprotocols.join(", "),
+            ));
+        }
+        for (name, value) in &credentials.headers {
+            use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(Misuse(format!("`{name}` is not a valid header name")));
+            }
+            if HeaderValue::from_str(value).is_err() {
+                return Err(Misuse(format!(
+                    "the value of header `{name}` has characters a header cannot hold"
+                )));
+            }
+        }
+        credentials.origin = self
+            .origin
+            .clone()
+            .or_else(|| spec.and_then(|s| s.origin.clone()));
+        Ok(credentials)
+    }
+
     /// The target and settings of the campaign these flags ask for.
     pub fn settings(&self) -> Result<(Target, Settings), Misuse> {
         let spec = self.spec.as_deref().map(load_spec).transpose()?;
@@ -283,7 +377,8 @@ impl FuzzArgs {
             String::new()
         };
         let url = self.url.replace(PORT, &port);
-        let target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
+        let mut target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
+        target.credentials = self.credentials(spec.as_ref())?;
         let timeout = seconds(self.timeout, "timeout")?;
         let spawn = match &self.spawn {
             Some(command) if command.trim().is_empty() => {
@@ -309,6 +404,38 @@ impl FuzzArgs {
         if !self.layers.is_empty() {
             let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
             command.push_str(&format!(" --layers {}", names.join(",")));
+        }
+        // Credentials take part in every case; their values are not for printing.
+        for header in &self.headers {
+            let name = header.split_once(':').map_or(header.as_str(), |(n, _)| n);
+            command.push_str(&format!(
+                " --header {}",
+                crate::campaign::shell_quote(&format!("{name}: ***"))
+            ));
+        }
+        for (flag, pairs) in [("--cookie", &self.cookies), ("--query", &self.queries)] {
+            for pair in pairs {
+                let name = pair.split_once('=').map_or(pair.as_str(), |(n, _)| n);
+                command.push_str(&format!(
+                    " {flag} {}",
+                    crate::campaign::shell_quote(&format!("{name}=***"))
+                ));
+            }
+        }
+        if self.token.is_some() {
+            command.push_str(" --token '***'");
+        }
+        for protocol in &self.subprotocols {
+            command.push_str(&format!(
+                " --subprotocol {}",
+                crate::campaign::shell_quote(protocol)
+            ));
+        }
+        if let Some(origin) = &self.origin {
+            command.push_str(&format!(
+                " --origin {}",
+                crate::campaign::shell_quote(origin)
+            ));
         }
         // The limits shape which findings come up, so a reproduction repeats them.
         let defaults = FuzzArgs::parse_defaults();
@@ -460,4 +587,12 @@ fn random_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// The name part of a `NAME: VALUE` or `NAME=VALUE` flag, for errors that must not show the value.
+fn redacted_name(flag: &str, separator: char) -> String {
+    match flag.split_once(separator) {
+        Some((name, _)) => format!("{name}{separator}***"),
+        None => "***".into(),
+    }
 }

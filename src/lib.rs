@@ -92,6 +92,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod credentials;
 pub mod gen;
 pub mod merge;
 pub mod regressions;

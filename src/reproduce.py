@@ -1,3 +1,4 @@
+import os
 import signal
 import socket
 import struct
@@ -10,6 +11,11 @@ from urllib.parse import urlsplit
 FOUND_ON = "@FOUND_ON@"
 URL = sys.argv[1] if len(sys.argv) > 1 else FOUND_ON
 TIMEOUT = float("@TIMEOUT@")  # seconds to wait for a connection, an answer or a close, as wsfuzz did
+# Credentials are never written into this file. Give them as wsfuzz had them, one header a
+# line in WSFUZZ_HEADERS ("Authorization: Bearer ...") and query parameters in WSFUZZ_QUERY
+# ("token=...&..."); cookies and subprotocols are headers too.
+ORIGIN = "@ORIGIN@"  # the site's Origin, sent as a browser on it would (empty: none)
+FOREIGN_ORIGIN = "https://wsfuzz-foreign.example"
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # wsfuzz's fixed mask key
 START = time.monotonic()
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # piped into `head`, end quietly as other tools do
@@ -127,15 +133,45 @@ def paced(data, chunk):
     return max(chunk, len(data) // 2000, 1) if chunk else 0
 
 
-def request(hex_bytes):
+def altered(value):
+    """A secret with its last character changed: close to right, still wrong."""
+    return value[:-1] + ("y" if value.endswith("x") else "x")
+
+
+def request(hex_bytes, change=None):
+    """The handshake's bytes for this URL, with the credentials (changed as the case says)."""
     data = bytes.fromhex(hex_bytes)
-    return data.replace(b"Host: " + FOUND_HOST_HEADER.encode(), b"Host: " + HOST_HEADER.encode(), 1)
+    data = data.replace(b"Host: " + FOUND_HOST_HEADER.encode(), b"Host: " + HOST_HEADER.encode(), 1)
+    headers = [line.split(":", 1) for line in os.environ.get("WSFUZZ_HEADERS", "").splitlines() if ":" in line]
+    query = [pair.split("=", 1) for pair in os.environ.get("WSFUZZ_QUERY", "").split("&") if "=" in pair]
+    if change == "without":
+        headers, query = [], []
+    elif change == "wrong":
+        headers = [(name, altered(value.strip())) for name, value in headers]
+        query = [(name, altered(value)) for name, value in query]
+    origin = FOREIGN_ORIGIN if change == "foreign_origin" else ORIGIN
+    if origin:
+        headers.append(("Origin", origin))
+    head, _, rest = data.partition(b"\r\n")
+    if query:
+        method, _, tail = head.partition(b" ")
+        target, _, version = tail.rpartition(b" ")
+        joint = b"&" if b"?" in target else b"?"
+        target += joint + "&".join("%s=%s" % (k, v) for k, v in query).encode()
+        head = b" ".join([method, target, version])
+    present = rest.lower()
+    extra = b"".join(
+        b"%s: %s\r\n" % (name.strip().encode(), value.strip().encode())
+        for name, value in headers
+        if b"\r\n" + name.strip().lower().encode() + b":" not in b"\r\n" + present
+    )
+    return head + b"\r\n" + extra + rest
 
 
-def connect(name, hex_request, chunk=None, cut=None):
+def connect(name, hex_request, chunk=None, cut=None, change=None):
     """Opens a connection and writes the opening handshake; reads the answer unless cut short."""
     conn = Conn(name)
-    data = request(hex_request)
+    data = request(hex_request, change)
     try:
         conn.sock = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
     except OSError as e:

@@ -47,7 +47,12 @@ pub fn python(
     );
     let runtime = RUNTIME
         .replacen("\"@FOUND_ON@\"", &literal(&target.base), 1)
-        .replacen("@TIMEOUT@", &timing.timeout.as_secs_f64().to_string(), 1);
+        .replacen("@TIMEOUT@", &timing.timeout.as_secs_f64().to_string(), 1)
+        .replacen(
+            "\"@ORIGIN@\"",
+            &literal(target.credentials.origin.as_deref().unwrap_or("")),
+            1,
+        );
     out.push_str(&runtime);
     let mut names = Vec::new();
     for (n, case) in cases.iter().enumerate() {
@@ -173,6 +178,10 @@ impl Script<'_> {
         let mut call = format!("c = connect({}, {}", literal(name), literal(&hex(&request)));
         if let Some(chunk) = handshake.chunk {
             let _ = write!(call, ", chunk={chunk}");
+        }
+        if let Some(change) = case.credentials {
+            let change = serde_json::to_value(change).unwrap_or_default();
+            let _ = write!(call, ", change={}", literal(change.as_str().unwrap_or("")));
         }
         if let Some(cut) = handshake.drop_after {
             let _ = write!(call, ", cut={}", cut.min(request.len()));

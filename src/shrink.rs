@@ -327,13 +327,34 @@ fn value_candidates(value: &Value) -> Candidates<'_, Value> {
     }
 }
 
-/// A container's containers standing in for it: `[{..}]` and `{"k": [..]}` lose a level.
+/// A container's containers standing in for it: `[{..}]` and `{"k": [..]}` lose a level. Down
+/// a chain of nested containers, the innermost and the one halfway are tried first, so a nest
+/// hundreds deep shrinks in a few steps rather than one level a step.
 fn hoisted<'a>(
     children: impl Iterator<Item = &'a Value> + Send + 'a,
 ) -> impl Iterator<Item = Value> + Send + 'a {
+    let container = |v: &Value| v.is_array() || v.is_object();
     children
-        .filter(|child| child.is_array() || child.is_object())
-        .cloned()
+        .filter(move |child| container(child))
+        .flat_map(move |child| {
+            let mut spine = vec![child];
+            while let Some(next) = spine.last().and_then(|v| first_container(v)) {
+                spine.push(next);
+            }
+            let mut picks = vec![spine.len() - 1, spine.len() / 2, 0];
+            picks.dedup();
+            picks.into_iter().map(move |i| spine[i].clone())
+        })
+}
+
+/// The first child of `value` that is itself a container.
+fn first_container(value: &Value) -> Option<&Value> {
+    let is_container = |v: &&Value| v.is_array() || v.is_object();
+    match value {
+        Value::Array(items) => items.iter().find(is_container),
+        Value::Object(map) => map.values().find(is_container),
+        _ => None,
+    }
 }
 
 fn number_candidates(n: &serde_json::Number) -> Vec<Value> {
@@ -438,6 +459,7 @@ mod tests {
                 params: Default::default(),
             },
             alongside: Vec::new(),
+            credentials: None,
             steps: steps.into_iter().map(Step::Send).collect(),
         }
     }

@@ -14,6 +14,8 @@ pub struct Target {
     /// `?...` from the URL given, or empty.
     pub query: String,
     pub routes: Vec<Route>,
+    /// Sent with every handshake, never shown.
+    pub credentials: crate::credentials::Credentials,
 }
 
 /// One channel, with the parameter values the URL fixed (if it named a full endpoint).
@@ -67,6 +69,7 @@ impl Target {
             base,
             query,
             routes,
+            credentials: Default::default(),
         })
     }
 

@@ -179,6 +179,8 @@ pub struct Report {
     pub not_replayed: Vec<String>,
     /// The channels fuzzed.
     pub channels: Vec<String>,
+    /// The checks that judged the cases.
+    pub checks: Vec<&'static str>,
 }
 
 /// What a campaign tells its reporters while it runs.
@@ -258,7 +260,7 @@ async fn campaign(
         seed: settings.seed,
         cases,
     });
-    let generator = Generator::new(routes, &settings.layers);
+    let generator = Generator::checking(routes, &settings.layers, &target.credentials.changes());
     let interrupted = interrupt_flag();
     let started = Instant::now();
     let mut findings: Vec<Finding> = Vec::new();
@@ -596,7 +598,29 @@ async fn campaign(
         fixed,
         not_replayed,
         channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
+        checks: checks_run(target, watched.is_some()),
     })
+}
+
+/// The checks a campaign runs: those of credentials only with credentials (or an origin) to
+/// check, and those of the target process only on a target wsfuzz started.
+fn checks_run(target: &Target, spawned: bool) -> Vec<&'static str> {
+    let credentials = &target.credentials;
+    let mut checks: Vec<&'static str> = crate::checks::CHECKS
+        .iter()
+        .map(|c| c.name)
+        .filter(|name| match *name {
+            "refuses_without_credentials" | "refuses_wrong_credentials" => {
+                credentials.has_secrets()
+            }
+            "refuses_foreign_origin" => credentials.origin.is_some(),
+            _ => true,
+        })
+        .collect();
+    if spawned {
+        checks.extend(process::PROCESS_CHECKS.iter().map(|(name, _)| *name));
+    }
+    checks
 }
 
 /// What findings of one check are told apart by: their channel, but for the target process,
@@ -662,6 +686,7 @@ fn from_connection(case: &Case, k: usize) -> Cow<'_, Case> {
         handshake: case.handshake.clone(),
         steps: case.steps.clone(),
         alongside: Vec::new(),
+        credentials: None,
     };
     let mut seen_from = case.alongside[k - 1].clone();
     seen_from.alongside = std::iter::once(first)

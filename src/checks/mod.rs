@@ -70,6 +70,9 @@ pub const CHECKS: &[Check] = &[
     Check { name: "valid_frames_keep_the_connection", about: "after valid frames a ping gets its pong, and a client's close gets a close", run: wire::valid_frames_keep_the_connection },
     Check { name: "closes_tcp_after_close", about: "once the closing handshake is done, the server closes the TCP connection", run: wire::closes_tcp_after_close },
     Check { name: "bystander_unaffected", about: "a client connected while a wire case runs keeps being served", run: wire::bystander_unaffected },
+    Check { name: "refuses_without_credentials", about: "with credentials given (--header, --cookie, --query, --token), a handshake without them is refused: HTTP 401 or 403, or a close with 1008", run: wire::refuses_without_credentials },
+    Check { name: "refuses_wrong_credentials", about: "with credentials given, a handshake with each secret altered by one character is refused", run: wire::refuses_wrong_credentials },
+    Check { name: "refuses_foreign_origin", about: "with an origin given (--origin, or the spec's x-wsfuzz-origin), the right credentials sent from a foreign Origin are refused (cross-site WebSocket hijacking)", run: wire::refuses_foreign_origin },
     Check { name: "broadcasts_reach_peers", about: "in a scenario of several clients, each client still connected gets every broadcast the spec owes it (x-wsfuzz-on: broadcast), however others left", run: clients::broadcasts_reach_peers },
     Check { name: "no_stray_broadcasts", about: "no client gets pushed messages it is not owed: none from other resources, none for failed or refused requests, none echoed to the sender", run: clients::no_stray_broadcasts },
 ];
@@ -525,6 +528,7 @@ mod tests {
             },
             steps: vec![Step::Send(payload.clone())],
             alongside: Vec::new(),
+            credentials: None,
         };
         let transcript = Transcript {
             url: String::new(),
@@ -715,6 +719,7 @@ mod tests {
             },
             steps: vec![],
             alongside: Vec::new(),
+            credentials: None,
         };
         let transcript = Transcript {
             url: String::new(),

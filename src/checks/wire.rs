@@ -2,6 +2,7 @@
 
 use super::{failure, Failure, Observed};
 use crate::case::Step;
+use crate::credentials::{Change, FOREIGN_ORIGIN};
 use crate::transcript::{Answer, Probe, Response, WireRecord};
 use crate::wire::rfc::Obligation;
 
@@ -183,4 +184,87 @@ pub(super) fn internal_error(o: &Observed) -> Option<String> {
         ) => Some(response.to_string()),
         _ => None,
     }
+}
+
+/// Whether the server turned the connection away: HTTP 4xx, or a 101 followed at once by a
+/// close with 1008 (policy violation) or an application code (4000-4999).
+fn turned_away(w: &WireRecord) -> Option<bool> {
+    match (&w.answer, &w.after) {
+        (Answer::Status { status }, _) if super::refusal_status(*status) => Some(true),
+        (
+            Answer::Status { status: 101 },
+            Response::Closed {
+                code: Some(1008 | 4000..=4999),
+                ..
+            },
+        ) => Some(true),
+        (Answer::Status { status: 101 }, _) => Some(false),
+        // Silence, drops and 5xx are other checks' business.
+        _ => None,
+    }
+}
+
+/// How a refused connection should have gone, for the reports.
+const REFUSED: &str =
+    "the handshake refused (HTTP 401 or 403), or the connection closed at once with 1008";
+
+pub(super) fn refuses_without_credentials(o: &Observed) -> Option<Failure> {
+    credentials_refused(
+        o,
+        Change::Without,
+        "refuses_without_credentials",
+        "without its credentials",
+    )
+}
+
+pub(super) fn refuses_wrong_credentials(o: &Observed) -> Option<Failure> {
+    credentials_refused(
+        o,
+        Change::Wrong,
+        "refuses_wrong_credentials",
+        "with credentials altered by one character",
+    )
+}
+
+fn credentials_refused(
+    o: &Observed,
+    change: Change,
+    check: &'static str,
+    sent: &str,
+) -> Option<Failure> {
+    if o.case.credentials? != change {
+        return None;
+    }
+    let w = alive(o)?;
+    if turned_away(w)? {
+        return None;
+    }
+    failure(
+        check,
+        None,
+        REFUSED,
+        format!(
+            "HTTP 101 {sent}, and the connection was served ({})",
+            w.after
+        ),
+    )
+}
+
+pub(super) fn refuses_foreign_origin(o: &Observed) -> Option<Failure> {
+    if o.case.credentials? != Change::ForeignOrigin {
+        return None;
+    }
+    let w = alive(o)?;
+    if turned_away(w)? {
+        return None;
+    }
+    failure(
+        "refuses_foreign_origin",
+        None,
+        REFUSED,
+        format!(
+            "HTTP 101 with `Origin: {FOREIGN_ORIGIN}` and the right credentials: a page on any site can use the connection (cross-site WebSocket hijacking); it was served ({})",
+            w.after
+        ),
+    )
 }

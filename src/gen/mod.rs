@@ -13,6 +13,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
 use crate::case::{Case, Endpoint, Layer, Payload, Step};
+use crate::credentials::Change;
 use crate::spec::{Channel, ContentType, Message};
 use crate::target::Route;
 use crate::wire::Handshake;
@@ -33,6 +34,12 @@ const DRAWS: u64 = 64;
 impl Generator {
     /// Cases for `routes` on the given layers (all of them if none are given).
     pub fn new(routes: &[Route], layers: &[Layer]) -> Generator {
+        Generator::checking(routes, layers, &[])
+    }
+
+    /// As `new`, with handshakes that make these changes to the credentials among the
+    /// handshake cases, to see the server refuse them.
+    pub fn checking(routes: &[Route], layers: &[Layer], changes: &[Change]) -> Generator {
         let layers = if layers.is_empty() {
             &Layer::ALL[..]
         } else {
@@ -40,13 +47,14 @@ impl Generator {
         };
         let per_route: Vec<_> = routes
             .iter()
-            .map(|route| route_cases(route, layers))
+            .map(|route| route_cases(route, layers, changes))
             .collect();
         let fallback = Case {
             handshake: None,
             endpoint: routes[0].probe_endpoint(),
             steps: Vec::new(),
             alongside: Vec::new(),
+            credentials: None,
         };
         Generator {
             strategy: proptest::strategy::Union::new(per_route).boxed(),
@@ -89,7 +97,7 @@ fn rng_for(seed: u64, index: u64, attempt: u64) -> TestRng {
     TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
-fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
+fn route_cases(route: &Route, layers: &[Layer], changes: &[Change]) -> BoxedStrategy<Case> {
     let channel = &route.channel;
     let known = route.probe_endpoint();
     let on_known = move |handshake: Option<Handshake>, steps: Vec<Step>| Case {
@@ -97,6 +105,7 @@ fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
         handshake,
         steps,
         alongside: Vec::new(),
+        credentials: None,
     };
     let mut options: Vec<(u32, BoxedStrategy<Case>)> = Vec::new();
     for layer in layers {
@@ -109,12 +118,23 @@ fn route_cases(route: &Route, layers: &[Layer]) -> BoxedStrategy<Case> {
                     .prop_map(move |steps| on_known(None, steps))
                     .boxed(),
             ),
-            Layer::Handshake => (
-                2,
-                wire::handshakes()
-                    .prop_map(move |h| on_known(Some(h), Vec::new()))
-                    .boxed(),
-            ),
+            Layer::Handshake => {
+                let fuzzed = wire::handshakes().prop_map(move |h| on_known(Some(h), Vec::new()));
+                if changes.is_empty() {
+                    (2, fuzzed.boxed())
+                } else {
+                    let endpoint = route.probe_endpoint();
+                    let changed =
+                        proptest::sample::select(changes.to_vec()).prop_map(move |c| Case {
+                            endpoint: endpoint.clone(),
+                            handshake: None,
+                            steps: Vec::new(),
+                            alongside: Vec::new(),
+                            credentials: Some(c),
+                        });
+                    (2, prop_oneof![4 => fuzzed, 1 => changed].boxed())
+                }
+            }
             Layer::Clients => match clients::scenarios(route) {
                 Some(scenarios) => (2, scenarios),
                 None => continue,
@@ -153,6 +173,7 @@ fn message_cases(route: &Route) -> BoxedStrategy<Case> {
             },
             steps,
             alongside: Vec::new(),
+            credentials: None,
         })
         .boxed()
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{checks_judged, count, how_shrunk, saved_cases, saved_new};
+use super::{count, how_shrunk, saved_cases, saved_new};
 use crate::campaign::{shell_quote, Finding, Report};
 
 /// Most transcript events shown per finding; a flood of frames stays readable (the JSON report has all).
@@ -83,7 +83,7 @@ pub fn html(report: &Report) -> String {
         out,
         "</table>\n<table id=\"checks\">\n<tr><th>Check</th><th>Result</th></tr>"
     );
-    for check in checks_judged(report) {
+    for check in report.checks.iter().copied() {
         let numbers: Vec<String> = report
             .findings
             .iter()

@@ -68,7 +68,7 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
             stats.frame_shapes
         );
     }
-    let checks = checks_judged(report);
+    let checks = &report.checks;
     let failed: Vec<&str> = checks
         .iter()
         .copied()
@@ -141,19 +141,6 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         let _ = writeln!(out, "stopped early: {why}");
     }
     out
-}
-
-/// Every check that judged the campaign's cases: the target's too when wsfuzz started it.
-pub(crate) fn checks_judged(report: &Report) -> Vec<&'static str> {
-    let mut checks: Vec<&str> = crate::checks::CHECKS.iter().map(|c| c.name).collect();
-    if report.stats.target_starts > 0 {
-        checks.extend(
-            crate::checks::process::PROCESS_CHECKS
-                .iter()
-                .map(|(name, _)| *name),
-        );
-    }
-    checks
 }
 
 /// Where this campaign's new findings were saved, if it saved any.

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::{
     frame::coding::CloseCode, CloseFrame, WebSocketConfig,
 };
@@ -12,6 +14,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::case::{Case, Layer, Payload, Step};
+use crate::credentials::{Change, Credentials};
 use crate::spec::{self, parse_json, Admission, Channel, Expectation};
 use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
@@ -93,9 +96,32 @@ pub(crate) fn address_and_path(url: &str) -> (String, String) {
     (crate::target::authority(url), path.to_string())
 }
 
-/// Opens a WebSocket connection: TCP, then the handshake, each within the time-out.
-async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
+/// Opens a WebSocket connection to `url` with the credentials (changed as the case says):
+/// TCP, then the handshake, each within the time-out.
+async fn open(
+    url: &str,
+    credentials: &Credentials,
+    change: Option<Change>,
+    timing: Timing,
+) -> Result<Socket, Connect> {
     let (authority, _) = address_and_path(url);
+    let mut request = match credentials.url(url, change).into_client_request() {
+        Ok(request) => request,
+        Err(e) => {
+            return Err(Connect::Broken {
+                error: format!("cannot build the handshake: {e}"),
+            })
+        }
+    };
+    for (name, value) in credentials.headers(change) {
+        // Checked when the flags were read; a value the HTTP library refuses is left out.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            request.headers_mut().append(name, value);
+        }
+    }
     let tcp = match timeout(timing.timeout, TcpStream::connect(authority.as_str())).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
@@ -117,8 +143,11 @@ async fn open(url: &str, timing: Timing) -> Result<Socket, Connect> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING))
         .max_frame_size(Some(MAX_INCOMING));
-    let handshake =
-        tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config));
+    let handshake = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(tcp),
+        Some(config),
+    );
     match timeout(timing.timeout, handshake).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(WsError::Http(response))) => {
@@ -262,17 +291,28 @@ pub async fn run_case(
     case: &Case,
     timing: Timing,
 ) -> Transcript {
-    match case.layer() {
-        Layer::Messages => {}
-        Layer::Clients => return clients::run(target, channel, case, timing).await,
-        _ => return raw::run(target, channel, case, timing).await,
+    let mut transcript = match case.layer() {
+        Layer::Messages => messages(target, channel, case, timing).await,
+        Layer::Clients => clients::run(target, channel, case, timing).await,
+        _ => raw::run(target, channel, case, timing).await,
+    };
+    // A server may echo a secret back; the record keeps none.
+    if !target.credentials.is_empty() {
+        for event in &mut transcript.events {
+            event.what = target.credentials.redact(&event.what);
+        }
     }
+    transcript
+}
+
+/// Plays a case of messages through a conforming client.
+async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timing) -> Transcript {
     let url = target.url(&case.endpoint);
     let mut log = Log::new();
     let admission = channel.admits(&case.endpoint.params);
     let mut transcript = Transcript::new(url.clone(), admission);
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
-    match open(&url, timing).await {
+    match open(&url, &target.credentials, case.credentials, timing).await {
         Err(outcome) => {
             log.push(format!("handshake: {outcome:?}"));
             transcript.connect = outcome;
@@ -407,7 +447,7 @@ pub async fn probe(
     timing: Timing,
 ) -> Probe {
     let url = target.url(endpoint);
-    let mut socket = match open(&url, timing).await {
+    let mut socket = match open(&url, &target.credentials, None, timing).await {
         Ok(socket) => socket,
         Err(Connect::Refused { status, .. }) => {
             return Probe::Failed {
@@ -464,7 +504,9 @@ impl Bystander {
         endpoint: &crate::case::Endpoint,
         timing: Timing,
     ) -> Option<Bystander> {
-        let mut socket = open(&target.url(endpoint), timing).await.ok()?;
+        let mut socket = open(&target.url(endpoint), &target.credentials, None, timing)
+            .await
+            .ok()?;
         if !channel.greeting.is_empty() {
             next_response(&mut socket, timing.timeout, &mut Log::new(), &|_| false).await;
         }

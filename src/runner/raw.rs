@@ -33,9 +33,14 @@ pub(super) async fn run(
     timing: Timing,
 ) -> Transcript {
     let url = target.url(&case.endpoint);
-    let (address, path) = address_and_path(&url);
+    // Credentials go on the wire only: the URL shown is the one without them.
+    let (address, path) = address_and_path(&target.credentials.url(&url, case.credentials));
     let mut log = Log::new();
-    let handshake = case.handshake.clone().unwrap_or_else(Handshake::standard);
+    let handshake = case
+        .handshake
+        .clone()
+        .unwrap_or_else(Handshake::standard)
+        .with_headers(target.credentials.headers(case.credentials));
     let mut record = WireRecord {
         must_refuse: handshake.must_refuse(),
         answer: Answer::NotAwaited,

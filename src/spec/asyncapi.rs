@@ -6,7 +6,10 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::{Broadcast, Channel, ContentType, Message, Operation, Param, Refusal, Spec, SpecError};
+use super::{
+    Broadcast, Channel, ContentType, Message, Operation, Param, Refusal, Spec, SpecError,
+    TokenPlace,
+};
 
 /// The document with the file name, so every error can say where it comes from.
 struct Doc<'a> {
@@ -119,7 +122,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
     };
     let root = super::bundle::bundle(root, file)?;
     let doc = Doc { file, root };
-    read_servers(&doc)?;
+    let (token, origin) = read_servers(&doc)?;
     let title = doc
         .root
         .pointer("/info/title")
@@ -145,11 +148,15 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
     Ok(Spec {
         title,
         channels: built.into_iter().map(Arc::new).collect(),
+        token,
+        origin,
     })
 }
 
-/// Checks the servers: each `{variable}` of a host, pathname or URL is declared with a value.
-fn read_servers(doc: &Doc) -> Result<(), SpecError> {
+/// Checks the servers (each `{variable}` of a host, pathname or URL is declared with a value)
+/// and reads where their security scheme puts a token, and their `x-wsfuzz-origin`.
+fn read_servers(doc: &Doc) -> Result<(Option<TokenPlace>, Option<String>), SpecError> {
+    let (mut token, mut origin) = (None, None);
     for (name, server) in object(doc, doc.root.get("servers"), "/servers")? {
         let place = format!("/servers/{}", escape(name));
         let (server, place) = doc.follow(server, &place)?;
@@ -172,8 +179,53 @@ fn read_servers(doc: &Doc) -> Result<(), SpecError> {
                 }
             }
         }
+        if let Some(Value::String(site)) = server.get("x-wsfuzz-origin") {
+            origin.get_or_insert_with(|| site.clone());
+        }
+        let Some(Value::Array(requirements)) = server.get("security") else {
+            continue;
+        };
+        for (i, requirement) in requirements.iter().enumerate() {
+            let here = format!("{place}/security/{i}");
+            // 3.0 refers to the scheme; 2.x names it, as a key, in components.securitySchemes.
+            let scheme = match requirement.get("$ref").or(requirement.get("type")) {
+                Some(_) => doc.follow(requirement, &here)?,
+                None => {
+                    match requirement.as_object().and_then(|m| m.keys().next()) {
+                        Some(key) => {
+                            let pointer = format!("/components/securitySchemes/{}", escape(key));
+                            let scheme = doc.root.pointer(&pointer).ok_or_else(|| {
+                            doc.error(&here, format!("no security scheme `{key}` under components.securitySchemes"))
+                        })?;
+                            doc.follow(scheme, &pointer)?
+                        }
+                        None => continue,
+                    }
+                }
+            };
+            token.get_or_insert(token_place(doc, scheme.0, &scheme.1)?);
+        }
     }
-    Ok(())
+    Ok((token.flatten(), origin))
+}
+
+/// Where a security scheme puts a token, if it is one wsfuzz can send.
+fn token_place(doc: &Doc, scheme: &Value, place: &str) -> Result<Option<TokenPlace>, SpecError> {
+    let field = |key: &str| scheme.get(key).and_then(Value::as_str).unwrap_or("");
+    Ok(match (field("type"), field("in"), field("scheme")) {
+        ("http", _, scheme) if scheme.eq_ignore_ascii_case("bearer") => Some(TokenPlace::Bearer),
+        ("httpApiKey", "header", _) => Some(TokenPlace::Header(field("name").to_string())),
+        ("httpApiKey", "query", _) => Some(TokenPlace::Query(field("name").to_string())),
+        ("httpApiKey", "cookie", _) => Some(TokenPlace::Cookie(field("name").to_string())),
+        ("httpApiKey", other, _) => {
+            return Err(doc.error(
+                place,
+                format!("`in: {other}` is not header, query or cookie"),
+            ))
+        }
+        // Other schemes (user and password, OAuth, ...) take credentials given as headers.
+        _ => None,
+    })
 }
 
 fn object<'v>(

@@ -20,6 +20,21 @@ use crate::case::Payload;
 pub struct Spec {
     pub title: String,
     pub channels: Vec<Arc<Channel>>,
+    /// Where a `--token` goes, from the servers' security scheme.
+    pub token: Option<TokenPlace>,
+    /// The site's origin, from a server's `x-wsfuzz-origin`: a foreign one must be refused.
+    pub origin: Option<String>,
+}
+
+/// Where a security scheme puts a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenPlace {
+    /// `Authorization: Bearer TOKEN` (`type: http, scheme: bearer`).
+    Bearer,
+    /// `type: httpApiKey, in: header|query|cookie, name: NAME`.
+    Header(String),
+    Query(String),
+    Cookie(String),
 }
 
 /// One WebSocket endpoint (an AsyncAPI channel).

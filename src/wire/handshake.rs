@@ -52,6 +52,21 @@ impl Handshake {
         }
     }
 
+    /// This request with `extra` headers added, each unless it already has one of that name
+    /// (a fuzzed `Origin` stays as fuzzed).
+    pub fn with_headers(mut self, extra: Vec<(String, String)>) -> Handshake {
+        for (name, value) in extra {
+            if !self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
+                self.headers.push((name, value));
+            }
+        }
+        self
+    }
+
     /// The request's bytes for `host` and `path`.
     pub fn encode(&self, host: &str, path: &str) -> Vec<u8> {
         let mut out = format!("{} {path} {}\r\n", self.method, self.version);

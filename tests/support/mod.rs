@@ -42,6 +42,14 @@ pub enum Flaw {
     AcceptsUnknownPrompt,
     /// Takes `update_metadata` tags of any type: the near-miss `tags: [1]` gets a success.
     TakesAnyTags,
+    /// Lets in only `Authorization: Bearer let-me-in`, from `https://app.example` or no origin.
+    ChecksToken,
+    /// Lets anyone in, and greets with the Authorization header it got (a secret to redact).
+    IgnoresToken,
+    /// Compares only the start of the token: a token wrong in its last character gets in.
+    ChecksTokenPrefix,
+    /// Checks the token but not the Origin: any site's page can use it.
+    IgnoresOrigin,
     LeaksTraceback,
     /// Never answers the handshake of a path with `..` in it (a lookup that hangs).
     HangsOnDotDot,
@@ -65,6 +73,10 @@ pub enum Flaw {
     /// Takes 200 ms to save, and fails a save that comes while another is under way with 1011.
     RaceOnConcurrentSave,
 }
+
+/// The one token the servers that check tokens let in, and the site they serve.
+pub const TOKEN: &str = "Bearer let-me-in";
+pub const SITE: &str = "https://app.example";
 
 /// Set while a `RaceOnConcurrentSave` server saves.
 static SAVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -181,12 +193,37 @@ async fn serve(
         }
     }
     let mut path = String::new();
+    let mut authorization: Option<String> = None;
     let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
     // tungstenite's `Callback` trait fixes the (large) error type.
     #[allow(clippy::result_large_err)]
     let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                     response| {
         path = request.uri().path().to_string();
+        authorization = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let origin = request
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok());
+        let token = authorization.as_deref().unwrap_or("");
+        let (token_ok, origin_ok) = match flaw {
+            Flaw::ChecksToken => (token == TOKEN, origin.is_none_or(|o| o == SITE)),
+            Flaw::ChecksTokenPrefix => (token.starts_with(&TOKEN[..TOKEN.len() - 1]), true),
+            Flaw::IgnoresOrigin => (token == TOKEN, true),
+            _ => (true, true),
+        };
+        if !token_ok || !origin_ok {
+            let status = if token_ok { 403 } else { 401 };
+            let refusal = tokio_tungstenite::tungstenite::http::Response::builder()
+                .status(status)
+                .body(Some("not allowed".to_string()))
+                .expect("a valid response");
+            return Err(refusal);
+        }
         if flaw == Flaw::BurnCpuOnLongHeader && request.headers().values().any(|v| v.len() > 1024) {
             burn_cpu(Duration::from_millis(1500));
         }
@@ -214,6 +251,9 @@ async fn serve(
     let mut initial = json!({"action": "initial", "content": "Hello", "description": null, "tags": ["a"], "is_composite": false, "updated_at": null});
     if flaw == Flaw::BadGreeting {
         initial.as_object_mut().unwrap().remove("tags");
+    }
+    if flaw == Flaw::IgnoresToken {
+        initial["description"] = json!(authorization);
     }
     if ws.send(Message::text(initial.to_string())).await.is_err() {
         return;

@@ -1,0 +1,198 @@
+//! What a client shows to be let in (headers, cookies, query parameters, subprotocols, an Origin), sent with every handshake and never written anywhere.
+//!
+//! Secrets stay in memory: URLs shown in reports are the ones without them, and any text a
+//! finding carries (what the server said, its output) has their values replaced by `***`.
+
+use serde::{Deserialize, Serialize};
+
+/// Credentials sent with every handshake, unless a case leaves them out on purpose.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Headers (`Authorization`, `Cookie`, `Sec-WebSocket-Protocol`, ...), in order.
+    pub headers: Vec<(String, String)>,
+    /// Query parameters added to every URL connected to.
+    pub query: Vec<(String, String)>,
+    /// The origin a browser on the site would send; a foreign one must then be refused.
+    pub origin: Option<String>,
+}
+
+/// How a case changes the credentials, to see that the server checks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// No credentials at all.
+    Without,
+    /// Each secret altered by one character.
+    Wrong,
+    /// The right credentials from a foreign site's page (cross-site WebSocket hijacking).
+    ForeignOrigin,
+}
+
+/// The Origin of a page on a site that is not the server's.
+pub const FOREIGN_ORIGIN: &str = "https://wsfuzz-foreign.example";
+
+impl Credentials {
+    /// Whether there is anything to check: credentials, or an origin.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.query.is_empty() && self.origin.is_none()
+    }
+
+    /// The changes worth trying: leaving out and altering secrets, and a foreign origin.
+    pub fn changes(&self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.has_secrets() {
+            changes.extend([Change::Without, Change::Wrong]);
+        }
+        if self.origin.is_some() {
+            changes.push(Change::ForeignOrigin);
+        }
+        changes
+    }
+
+    /// Whether there are secrets (credentials proper, not just an origin).
+    pub fn has_secrets(&self) -> bool {
+        !self.headers.is_empty() || !self.query.is_empty()
+    }
+
+    /// The headers a handshake sends, with `change` applied.
+    pub fn headers(&self, change: Option<Change>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = match change {
+            Some(Change::Without) => Vec::new(),
+            Some(Change::Wrong) => self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), altered(v)))
+                .collect(),
+            _ => self.headers.clone(),
+        };
+        let origin = match change {
+            Some(Change::ForeignOrigin) => Some(FOREIGN_ORIGIN.to_string()),
+            _ => self.origin.clone(),
+        };
+        if let Some(origin) = origin {
+            out.push(("Origin".into(), origin));
+        }
+        out
+    }
+
+    /// `url` (as shown in reports) with the query credentials added, as connected to.
+    pub fn url(&self, url: &str, change: Option<Change>) -> String {
+        let pairs: Vec<String> = match change {
+            Some(Change::Without) => Vec::new(),
+            Some(Change::Wrong) => self
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(&altered(v))))
+                .collect(),
+            _ => self
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect(),
+        };
+        if pairs.is_empty() {
+            return url.to_string();
+        }
+        let joint = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joint}{}", pairs.join("&"))
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secrets() {
+            out = out.replace(secret.as_str(), "***");
+        }
+        out
+    }
+
+    /// The secret values, longest first (so a value inside another is not half replaced).
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = Vec::new();
+        for (name, value) in &self.headers {
+            // A scheme word (`Bearer`) is no secret; what follows it is.
+            let value = value.trim();
+            let secret = match value.split_once(' ') {
+                Some((scheme, rest))
+                    if name.eq_ignore_ascii_case("authorization") && !scheme.is_empty() =>
+                {
+                    rest
+                }
+                _ => value,
+            };
+            if name.eq_ignore_ascii_case("cookie") {
+                secrets.extend(
+                    secret
+                        .split(';')
+                        .filter_map(|pair| pair.split_once('=').map(|(_, v)| v.trim().to_string())),
+                );
+            } else if !name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                secrets.push(secret.to_string());
+            }
+        }
+        for (_, value) in &self.query {
+            secrets.push(value.clone());
+            secrets.push(encode(value));
+        }
+        // Altered secrets are near-secrets: they go too.
+        let altered: Vec<String> = secrets.iter().map(|s| altered(s)).collect();
+        secrets.extend(altered);
+        secrets.retain(|s| s.len() >= 3);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        secrets
+    }
+}
+
+/// `value` with its last character changed: close to right, still wrong.
+fn altered(value: &str) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    match chars.last_mut() {
+        Some(last) => *last = if *last == 'x' { 'y' } else { 'x' },
+        None => chars.push('x'),
+    }
+    chars.into_iter().collect()
+}
+
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials() -> Credentials {
+        Credentials {
+            headers: vec![
+                ("Authorization".into(), "Bearer s3cr3t-token".into()),
+                ("Cookie".into(), "session=abc123; theme=dark".into()),
+            ],
+            query: vec![("key".into(), "q/secret".into())],
+            origin: Some("https://app.example".into()),
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_turn_up() {
+        let c = credentials();
+        let text = "Bearer s3cr3t-token and s3cr3t-tokex, abc123, q%2Fsecret, q/secret";
+        assert_eq!(c.redact(text), "Bearer *** and ***, ***, ***, ***");
+        assert_eq!(c.redact("Bearer and theme"), "Bearer and theme");
+    }
+
+    #[test]
+    fn changes_leave_out_alter_or_replace() {
+        let c = credentials();
+        assert_eq!(
+            c.headers(Some(Change::Without)),
+            [("Origin".to_string(), "https://app.example".to_string())]
+        );
+        let wrong = c.headers(Some(Change::Wrong));
+        assert_eq!(wrong[0].1, "Bearer s3cr3t-tokex");
+        let foreign = c.headers(Some(Change::ForeignOrigin));
+        assert_eq!(foreign.last().unwrap().1, FOREIGN_ORIGIN);
+        assert_eq!(c.url("ws://h/a", None), "ws://h/a?key=q%2Fsecret");
+        assert_eq!(c.url("ws://h/a?x=1", Some(Change::Without)), "ws://h/a?x=1");
+    }
+}
