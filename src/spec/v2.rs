@@ -19,6 +19,8 @@ pub(super) fn upgrade(mut root: Value, file: &str) -> Result<Value, SpecError> {
         place: place.to_string(),
         what: what.to_string(),
     };
+    // Messages are looked up in the document as written while its channels are recast.
+    let original = root.clone();
     let Some(Value::Object(channels)) = root.get_mut("channels") else {
         return Err(error("/channels", "the document has no channels"));
     };
@@ -53,6 +55,28 @@ pub(super) fn upgrade(mut root: Value, file: &str) -> Result<Value, SpecError> {
                     "an operation needs a `message` (or `message: {oneOf: [...]}`)",
                 )
             })?;
+            // A received message with an `x-wsfuzz-on` of its own (the error envelope beside the
+            // broadcasts, say) is an operation of its own, as in 3.0.
+            let mut names = names;
+            if action == "receive" {
+                names.retain(|name| {
+                    let Some(own) = own_role(&original, &messages[name.as_str()]) else {
+                        return true;
+                    };
+                    let mut single = own;
+                    single.insert("action".into(), json!("receive"));
+                    single.insert(
+                        "channel".into(),
+                        json!({ "$ref": format!("#/channels/{id}") }),
+                    );
+                    single.insert("messages".into(), refs(&id, std::slice::from_ref(name)));
+                    operations.insert(format!("{operation_id} {name}"), Value::Object(single));
+                    false
+                });
+                if names.is_empty() {
+                    continue;
+                }
+            }
             let mut recast = Map::new();
             recast.insert("action".into(), json!(action));
             recast.insert(
@@ -88,6 +112,24 @@ pub(super) fn upgrade(mut root: Value, file: &str) -> Result<Value, SpecError> {
         map.insert("operations".into(), Value::Object(operations));
     }
     Ok(root)
+}
+
+/// The `x-wsfuzz-*` keys of a message (found through the local references from `reference`),
+/// if it says its own role with `x-wsfuzz-on`.
+fn own_role(root: &Value, reference: &Value) -> Option<Map<String, Value>> {
+    let mut message = reference;
+    for _ in 0..8 {
+        match message.get("$ref").and_then(Value::as_str) {
+            Some(pointer) => message = root.pointer(pointer.strip_prefix('#')?)?,
+            None => break,
+        }
+    }
+    message.get("x-wsfuzz-on")?;
+    let keys = message
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.starts_with("x-wsfuzz-"));
+    Some(keys.map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 fn escape(key: &str) -> String {
