@@ -145,6 +145,12 @@ pub struct FuzzArgs {
     /// A subprotocol to ask for (`Sec-WebSocket-Protocol`); repeatable.
     #[arg(long = "subprotocol", value_name = "NAME")]
     pub subprotocols: Vec<String>,
+    /// For wss://: trust the certificates in this PEM file (a private CA's, a test server's).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// For wss://: accept any certificate, self-signed or not (test servers only).
+    #[arg(long)]
+    pub insecure: bool,
     /// The Origin of the site the server serves; a foreign one must then be refused (default:
     /// the spec's `x-wsfuzz-origin`, if any).
     #[arg(long, value_name = "URL")]
@@ -379,6 +385,15 @@ impl FuzzArgs {
         let url = self.url.replace(PORT, &port);
         let mut target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
         target.credentials = self.credentials(spec.as_ref())?;
+        if self.ca_file.is_some() || self.insecure {
+            if target.tls.is_none() {
+                return Err(Misuse(
+                    "--ca-file and --insecure are for wss:// URLs".into(),
+                ));
+            }
+            target.tls =
+                Some(crate::tls::config(self.ca_file.as_deref(), self.insecure).map_err(Misuse)?);
+        }
         let timeout = seconds(self.timeout, "timeout")?;
         let spawn = match &self.spawn {
             Some(command) if command.trim().is_empty() => {
@@ -430,6 +445,15 @@ impl FuzzArgs {
                 " --subprotocol {}",
                 crate::campaign::shell_quote(protocol)
             ));
+        }
+        if let Some(ca_file) = &self.ca_file {
+            command.push_str(&format!(
+                " --ca-file {}",
+                crate::campaign::shell_quote(&ca_file.display().to_string())
+            ));
+        }
+        if self.insecure {
+            command.push_str(" --insecure");
         }
         if let Some(origin) = &self.origin {
             command.push_str(&format!(

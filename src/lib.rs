@@ -103,6 +103,7 @@ pub mod server;
 pub mod shrink;
 pub mod spec;
 pub mod target;
+pub mod tls;
 pub mod transcript;
 pub mod watch;
 pub mod wire;

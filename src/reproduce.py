@@ -1,5 +1,6 @@
 import os
 import signal
+import ssl
 import socket
 import struct
 import sys
@@ -26,13 +27,28 @@ OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10:
 def authority(url):
     """The host to connect to, and `host:port` as the Host header spells it."""
     parts = urlsplit(url)
-    if parts.scheme != "ws" or not parts.hostname:
-        sys.exit("usage: %s [ws://HOST:PORT]: %r is not a ws:// URL" % (sys.argv[0], url))
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        sys.exit("usage: %s [ws://HOST:PORT]: %r is not a ws:// or wss:// URL" % (sys.argv[0], url))
+    default = 443 if parts.scheme == "wss" else 80
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    return parts.hostname, parts.port or 80, netloc if parts.port else netloc + ":80"
+    return parts.hostname, parts.port or default, netloc if parts.port else "%s:%d" % (netloc, default)
 
 
 HOST, PORT, HOST_HEADER = authority(URL)
+TLS = urlsplit(URL).scheme == "wss"
+
+
+def open_socket():
+    """A TCP connection to the server, under TLS for wss:// (trusting WSFUZZ_CA_FILE if given,
+    and any certificate if WSFUZZ_INSECURE is set, as wsfuzz's --ca-file and --insecure)."""
+    sock = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+    if not TLS:
+        return sock
+    context = ssl.create_default_context(cafile=os.environ.get("WSFUZZ_CA_FILE"))
+    if os.environ.get("WSFUZZ_INSECURE"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context.wrap_socket(sock, server_hostname=HOST)
 FOUND_HOST_HEADER = authority(FOUND_ON)[2]
 
 
@@ -173,7 +189,7 @@ def connect(name, hex_request, chunk=None, cut=None, change=None):
     conn = Conn(name)
     data = request(hex_request, change)
     try:
-        conn.sock = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        conn.sock = open_socket()
     except OSError as e:
         log(name, "cannot connect to %s:%d: %s" % (HOST, PORT, e))
         conn.eof = True
@@ -324,7 +340,7 @@ def burst(name, hex_request, count):
     log(name, "-> open and drop %d connections" % count)
     for _ in range(count):
         try:
-            with socket.create_connection((HOST, PORT), timeout=TIMEOUT) as other:
+            with open_socket() as other:
                 other.sendall(data[: len(data) // 2])
         except OSError:
             pass

@@ -16,6 +16,8 @@ pub struct Target {
     pub routes: Vec<Route>,
     /// Sent with every handshake, never shown.
     pub credentials: crate::credentials::Credentials,
+    /// For `wss://`: the TLS client configuration (by default, the web's roots).
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// One channel, with the parameter values the URL fixed (if it named a full endpoint).
@@ -65,11 +67,16 @@ impl Target {
                 })?]
             }
         };
+        let tls = base
+            .starts_with("wss://")
+            .then(|| crate::tls::config(None, false))
+            .transpose()?;
         Ok(Target {
             base,
             query,
             routes,
             credentials: Default::default(),
+            tls,
         })
     }
 
@@ -84,18 +91,29 @@ impl Target {
     }
 }
 
-/// The `host:port` of a URL (port 80 if it names none).
+/// The `host:port` of a URL (port 80, or 443 for `wss://`, if it names none).
 pub fn authority(url: &str) -> String {
-    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
     let has_port = authority
         .rsplit_once(':')
         .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    match (has_port, scheme) {
+        (true, _) => authority.to_string(),
+        (false, "wss") => format!("{authority}:443"),
+        (false, _) => format!("{authority}:80"),
     }
+}
+
+/// The host of a URL, as its certificate names it (no port, no IPv6 brackets).
+pub fn host(url: &str) -> String {
+    let authority = authority(url);
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(h, _)| h);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }
 
 impl Route {
@@ -113,13 +131,19 @@ impl Route {
 
 /// Splits `ws://host:port/path?query` into (`ws://host:port`, `/path?query`), checking the scheme.
 pub fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| match url.split_once("://") {
-            Some(("wss", _)) => format!("{url}: wss:// is not supported yet; use ws://"),
-            Some((scheme, _)) => format!("{url}: the scheme must be ws://, not {scheme}://"),
-            None => format!("{url}: not a WebSocket URL (expected ws://HOST:PORT/PATH)"),
-        })?;
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme @ ("ws" | "wss"), rest)) => (scheme, rest),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{url}: the scheme must be ws:// or wss://, not {scheme}://"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "{url}: not a WebSocket URL (expected ws://HOST:PORT/PATH)"
+            ))
+        }
+    };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(at) => (&rest[..at], rest[at..].to_string()),
         None => (rest, String::new()),
@@ -143,7 +167,7 @@ pub fn split_url(url: &str) -> Result<(String, String), String> {
     } else {
         path
     };
-    Ok((format!("ws://{authority}"), path))
+    Ok((format!("{scheme}://{authority}"), path))
 }
 
 /// Matches a concrete path against a template, returning the parameter values it fixes.

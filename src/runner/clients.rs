@@ -196,7 +196,7 @@ async fn join(
         "client {number} joins {}",
         crate::case::abbreviate(&url)
     ));
-    let socket = match open(&url, &target.credentials, None, timing).await {
+    let socket = match open(&url, target, None, timing).await {
         Ok(socket) => socket,
         Err(outcome) => {
             log.push(format!("client {number}: handshake {outcome:?}"));

@@ -11,10 +11,10 @@ use tokio_tungstenite::tungstenite::protocol::{
     frame::coding::CloseCode, CloseFrame, WebSocketConfig,
 };
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::case::{Case, Layer, Payload, Step};
-use crate::credentials::{Change, Credentials};
+use crate::credentials::Change;
 use crate::spec::{self, parse_json, Admission, Channel, Expectation};
 use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
@@ -100,10 +100,11 @@ pub(crate) fn address_and_path(url: &str) -> (String, String) {
 /// TCP, then the handshake, each within the time-out.
 async fn open(
     url: &str,
-    credentials: &Credentials,
+    target: &Target,
     change: Option<Change>,
     timing: Timing,
 ) -> Result<Socket, Connect> {
+    let credentials = &target.credentials;
     let (authority, _) = address_and_path(url);
     let mut request = match credentials.url(url, change).into_client_request() {
         Ok(request) => request,
@@ -143,10 +144,16 @@ async fn open(
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING))
         .max_frame_size(Some(MAX_INCOMING));
-    let handshake = tokio_tungstenite::client_async_with_config(
+    // Under TLS, the TLS handshake comes first, within the same time-out.
+    let connector = match &target.tls {
+        Some(config) => Connector::Rustls(config.clone()),
+        None => Connector::Plain,
+    };
+    let handshake = tokio_tungstenite::client_async_tls_with_config(
         request,
-        MaybeTlsStream::Plain(tcp),
+        tcp,
         Some(config),
+        Some(connector),
     );
     match timeout(timing.timeout, handshake).await {
         Ok(Ok((socket, _))) => Ok(socket),
@@ -312,7 +319,7 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
     let admission = channel.admits(&case.endpoint.params);
     let mut transcript = Transcript::new(url.clone(), admission);
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
-    match open(&url, &target.credentials, case.credentials, timing).await {
+    match open(&url, target, case.credentials, timing).await {
         Err(outcome) => {
             log.push(format!("handshake: {outcome:?}"));
             transcript.connect = outcome;
@@ -447,7 +454,7 @@ pub async fn probe(
     timing: Timing,
 ) -> Probe {
     let url = target.url(endpoint);
-    let mut socket = match open(&url, &target.credentials, None, timing).await {
+    let mut socket = match open(&url, target, None, timing).await {
         Ok(socket) => socket,
         Err(Connect::Refused { status, .. }) => {
             return Probe::Failed {
@@ -504,7 +511,7 @@ impl Bystander {
         endpoint: &crate::case::Endpoint,
         timing: Timing,
     ) -> Option<Bystander> {
-        let mut socket = open(&target.url(endpoint), &target.credentials, None, timing)
+        let mut socket = open(&target.url(endpoint), target, None, timing)
             .await
             .ok()?;
         if !channel.greeting.is_empty() {

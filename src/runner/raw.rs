@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
 use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::rustls::ClientConfig;
 
 use super::{address_and_path, Log, Timing};
 use crate::case::{Case, Disconnect, Payload, Step};
 use crate::spec::Channel;
 use crate::spec::Expectation;
 use crate::target::Target;
+use crate::tls::Stream;
 use crate::transcript::{Answer, Connect, Response, StepRecord, Transcript, WireRecord};
 use crate::wire::frame::{self, Frame};
 use crate::wire::handshake::{parse_answer, Handshake};
@@ -61,14 +64,17 @@ pub(super) async fn run(
         })
         .collect();
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
-    match timeout(timing.timeout, TcpStream::connect(address.as_str())).await {
+    let host = crate::target::host(&url);
+    let tls = target.tls.as_ref();
+    match timeout(timing.timeout, crate::tls::connect(&address, &host, tls)).await {
         Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
             let mut conn = Conn {
                 stream,
                 reader: Reader::new(false, MAX_FRAME),
                 log: &mut log,
                 timing,
+                host: &host,
+                tls,
             };
             conn.play(case, &handshake, &address, &path, channel, &mut record)
                 .await;
@@ -93,7 +99,10 @@ pub(super) async fn run(
 }
 
 struct Conn<'l> {
-    stream: TcpStream,
+    stream: Stream,
+    /// For the connections of a burst: the host and TLS settings of this one.
+    host: &'l str,
+    tls: Option<&'l Arc<ClientConfig>>,
     reader: Reader,
     log: &'l mut Log,
     timing: Timing,
@@ -209,7 +218,12 @@ impl Conn<'_> {
     }
 
     async fn write_now(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match timeout(self.timing.timeout, self.stream.write_all(bytes)).await {
+        // Flushed too: under TLS, written bytes wait in the session until then.
+        let written = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match timeout(self.timing.timeout, written).await {
             Ok(result) => result,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -430,7 +444,7 @@ impl Conn<'_> {
             }
             Disconnect::Reset => {
                 // SO_LINGER 0 makes the close below send a reset instead of a FIN.
-                let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+                let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
             }
             Disconnect::HalfClose => {
                 let _ = self.stream.shutdown().await;
@@ -449,14 +463,13 @@ impl Conn<'_> {
             .push(format!("→ open and drop {connections} connections"));
         let request = Handshake::standard().encode(address, path);
         for _ in 0..connections.min(MAX_BURST) {
-            if let Ok(Ok(mut other)) =
-                timeout(self.timing.timeout, TcpStream::connect(address)).await
-            {
-                let _ = timeout(
-                    self.timing.timeout,
-                    other.write_all(&request[..request.len() / 2]),
-                )
-                .await;
+            let connecting = crate::tls::connect(address, self.host, self.tls);
+            if let Ok(Ok(mut other)) = timeout(self.timing.timeout, connecting).await {
+                let half = async {
+                    other.write_all(&request[..request.len() / 2]).await?;
+                    other.flush().await
+                };
+                let _ = timeout(self.timing.timeout, half).await;
             }
         }
     }
