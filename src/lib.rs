@@ -12,7 +12,8 @@
 //!
 //! - [`spec`]: a protocol as data, read from an AsyncAPI file: channels, messages, replies,
 //!   greetings, the error envelope, and what each message a client sends should get.
-//! - [`target`]: the server's URL resolved into the spec's channels (routes).
+//! - [`target`]: the server's URL resolved into the spec's channels (routes), with the
+//!   [`credentials`] every handshake carries and, for `wss://`, the [`tls`] settings.
 //! - [`case`]: what one client does: connect to an endpoint (or send a raw handshake), then
 //!   send messages, write raw frames, wait, open bursts of connections, or disconnect; or a
 //!   scenario of several clients joining, speaking and leaving; with the cases played

@@ -217,9 +217,12 @@ mod tests {
         assert!(split_url("http://h:1/")
             .unwrap_err()
             .contains("must be ws://"));
-        assert!(split_url("wss://h:1/")
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert_eq!(
+            split_url("wss://h:1/x").unwrap(),
+            ("wss://h:1".into(), "/x".into())
+        );
+        assert_eq!(authority("wss://h/x"), "h:443");
+        assert_eq!(host("wss://[::1]:9/x"), "::1");
         assert!(split_url("h:1")
             .unwrap_err()
             .contains("not a WebSocket URL"));

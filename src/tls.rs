@@ -72,11 +72,20 @@ pub async fn connect(
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("`{host}`: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(config.clone());
-    let stream = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake with {host} failed: {e}")))?;
+    let stream = connector.connect(name, tcp).await.map_err(|e| {
+        let why = format!("TLS handshake with {host} failed: {e}");
+        io::Error::new(e.kind(), explained(&why))
+    })?;
     Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// A TLS error with what to do about an untrusted certificate.
+pub fn explained(error: &str) -> String {
+    if error.contains("certificate") {
+        format!("{error} (trust it with --ca-file FILE, or accept any with --insecure on a test server)")
+    } else {
+        error.to_string()
+    }
 }
 
 /// A connection, plain or under TLS, read and written alike.

@@ -187,6 +187,15 @@ fn broken_documents_name_the_file_the_place_and_what_is_wrong() {
         "{}",
         error(&cycle)
     );
+    let bad_headers = write(
+        "headers.yaml",
+        "asyncapi: 3.0.0\nchannels:\n  a:\n    address: /a\n    messages:\n      m:\n        headers: { type: 12 }\n",
+    );
+    let text = error(&bad_headers);
+    assert!(
+        text.contains("at /channels/a/messages/m/headers: invalid JSON Schema for the headers"),
+        "{text}"
+    );
     let bad_example = write(
         "example.yaml",
         "asyncapi: 3.0.0\nchannels:\n  a:\n    address: /a\n    messages:\n      m:\n        payload: { type: integer }\n        examples: [{ payload: seven }]\n",

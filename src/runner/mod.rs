@@ -168,7 +168,7 @@ async fn open(
             })
         }
         Ok(Err(e)) => Err(Connect::Broken {
-            error: e.to_string(),
+            error: crate::tls::explained(&e.to_string()),
         }),
         Err(_) => Err(Connect::Unanswered {
             waited_ms: timing.timeout.as_millis() as u64,

@@ -422,6 +422,14 @@ fn read_message(
     };
     let message = Message::new(name.to_string(), content_type, schema)
         .map_err(|what| doc.error(&place, what))?;
+    // Headers ride on transports that have them; a WebSocket message has none, but a broken
+    // headers schema is still a broken spec.
+    if let Some(headers) = raw.get("headers") {
+        let here = format!("{place}/headers");
+        let headers = doc.inline(headers, &here, 0)?;
+        super::validator(&headers)
+            .map_err(|e| doc.error(&here, format!("invalid JSON Schema for the headers: {e}")))?;
+    }
     // The spec's examples seed generation; one its own schema refuses is a mistake in the spec.
     let mut examples = Vec::new();
     if let Some(Value::Array(items)) = raw.get("examples") {
