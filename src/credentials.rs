@@ -49,9 +49,10 @@ impl Credentials {
         changes
     }
 
-    /// Whether there are secrets (credentials proper, not just an origin).
+    /// Whether there are secrets (credentials proper: not just an origin or a subprotocol).
     pub fn has_secrets(&self) -> bool {
-        !self.headers.is_empty() || !self.query.is_empty()
+        let secret = |name: &str| !name.eq_ignore_ascii_case("sec-websocket-protocol");
+        self.headers.iter().any(|(name, _)| secret(name)) || !self.query.is_empty()
     }
 
     /// The headers a handshake sends, with `change` applied.
@@ -61,7 +62,7 @@ impl Credentials {
             Some(Change::Wrong) => self
                 .headers
                 .iter()
-                .map(|(n, v)| (n.clone(), altered(v)))
+                .map(|(name, value)| (name.clone(), wrong(name, value)))
                 .collect(),
             _ => self.headers.clone(),
         };
@@ -144,6 +145,25 @@ impl Credentials {
     }
 }
 
+/// A header's value with every secret in it altered: each cookie of a `Cookie`, the whole of
+/// anything else; a subprotocol is no secret and stays.
+fn wrong(name: &str, value: &str) -> String {
+    if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+        return value.to_string();
+    }
+    if !name.eq_ignore_ascii_case("cookie") {
+        return altered(value);
+    }
+    let cookies: Vec<String> = value
+        .split(';')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => format!("{name}={}", altered(value.trim())),
+            None => pair.to_string(),
+        })
+        .collect();
+    cookies.join(";")
+}
+
 /// `value` with its last character changed: close to right, still wrong.
 fn altered(value: &str) -> String {
     let mut chars: Vec<char> = value.chars().collect();
@@ -190,6 +210,10 @@ mod tests {
         );
         let wrong = c.headers(Some(Change::Wrong));
         assert_eq!(wrong[0].1, "Bearer s3cr3t-tokex");
+        assert_eq!(
+            wrong[1].1, "session=abc12x; theme=darx",
+            "every cookie altered"
+        );
         let foreign = c.headers(Some(Change::ForeignOrigin));
         assert_eq!(foreign.last().unwrap().1, FOREIGN_ORIGIN);
         assert_eq!(c.url("ws://h/a", None), "ws://h/a?key=q%2Fsecret");

@@ -201,7 +201,8 @@ def connect(name, hex_request, chunk=None, cut=None, change=None):
         log(name, "-> the first %d bytes of the handshake, then drop" % cut)
         drop(conn)
         return conn
-    log(name, "-> handshake %s" % shown(data.split(b"\r\n")[0]))
+    # The request line as wsfuzz wrote it: without the query credentials, which stay unprinted.
+    log(name, "-> handshake %s" % shown(bytes.fromhex(hex_request).split(b"\r\n")[0]))
     write(conn, data, paced(data, chunk))
     deadline = time.monotonic() + TIMEOUT
     while b"\r\n\r\n" not in conn.buffer:

@@ -81,7 +81,9 @@ pub async fn connect(
 
 /// A TLS error with what to do about an untrusted certificate.
 pub fn explained(error: &str) -> String {
-    if error.contains("certificate") {
+    if error.contains("CaUsedAsEndEntity") {
+        format!("{error} (the server presents a CA certificate as its own, which rustls refuses even from --ca-file: issue it a leaf certificate, or use --insecure on a test server)")
+    } else if error.contains("certificate") {
         format!("{error} (trust it with --ca-file FILE, or accept any with --insecure on a test server)")
     } else {
         error.to_string()

@@ -598,22 +598,24 @@ async fn campaign(
         fixed,
         not_replayed,
         channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
-        checks: checks_run(target, watched.is_some()),
+        checks: checks_run(target, &settings.layers, watched.is_some()),
     })
 }
 
 /// The checks a campaign runs: those of credentials only with credentials (or an origin) to
 /// check, and those of the target process only on a target wsfuzz started.
-fn checks_run(target: &Target, spawned: bool) -> Vec<&'static str> {
+fn checks_run(target: &Target, layers: &[Layer], spawned: bool) -> Vec<&'static str> {
+    // Credential cases are handshake cases.
+    let handshakes = layers.is_empty() || layers.contains(&Layer::Handshake);
     let credentials = &target.credentials;
     let mut checks: Vec<&'static str> = crate::checks::CHECKS
         .iter()
         .map(|c| c.name)
         .filter(|name| match *name {
             "refuses_without_credentials" | "refuses_wrong_credentials" => {
-                credentials.has_secrets()
+                handshakes && credentials.has_secrets()
             }
-            "refuses_foreign_origin" => credentials.origin.is_some(),
+            "refuses_foreign_origin" => handshakes && credentials.origin.is_some(),
             _ => true,
         })
         .collect();

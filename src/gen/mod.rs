@@ -264,15 +264,12 @@ pub fn generic_payloads() -> BoxedStrategy<Payload> {
     .boxed()
 }
 
-/// Values meant to be `message`. No filter: a rare miss (a value matching two `oneOf`
-/// branches, a pattern beyond the generator) is classified for what it is when it is sent.
-/// Values of the message's schema: now and then one of its examples, else generated; a
-/// generated value the schema refuses (a combination the generator does not reach) is dropped.
+/// Values meant to be `message`: now and then one of its examples, else generated. No filter:
+/// a rare miss (a value matching two `oneOf` branches, a pattern beyond the generator) is
+/// classified for what it is when it is sent, and filtering could stall on a schema the
+/// generator cannot meet.
 fn valid_json(message: &Message) -> BoxedStrategy<Value> {
-    let judge = message.clone();
-    let generated = schema::valid(&message.schema)
-        .prop_filter("valid for its schema", move |value| judge.accepts(value))
-        .boxed();
+    let generated = schema::valid(&message.schema);
     if message.examples.is_empty() {
         return generated;
     }
@@ -409,8 +406,23 @@ fn at_the_limit(message: &Message, max: usize) -> BoxedStrategy<Payload> {
 
 /// Valid messages with exactly one thing wrong: the discriminator, a required field, or a field's type.
 fn near_misses(message: &Message) -> Vec<(u32, BoxedStrategy<Payload>)> {
+    let base = valid_json(message);
+    let mut out = Vec::new();
+    // The most telling: right in every way but one constraint of the schema (of any shape).
+    if let Ok(breaker) = near_miss::Breaker::new(&message.schema) {
+        let breaker = std::sync::Arc::new(breaker);
+        // Never rejected: a value with no constraint to break (or not valid) goes as it is.
+        let labelled = (base.clone(), any::<Index>()).prop_map(move |(value, which)| {
+            let misses = breaker.near_misses(&value);
+            match misses.get(which.index(misses.len().max(1))) {
+                Some(pick) => Payload::Json(pick.value.clone()),
+                None => Payload::Json(value),
+            }
+        });
+        out.push((3, labelled.boxed()));
+    }
     let Some(properties) = message.schema.get("properties").and_then(Value::as_object) else {
-        return Vec::new();
+        return out;
     };
     let required: Vec<String> = message
         .schema
@@ -427,21 +439,6 @@ fn near_misses(message: &Message) -> Vec<(u32, BoxedStrategy<Payload>)> {
         .filter(|(_, s)| s.get("const").is_some_and(Value::is_string))
         .map(|(k, _)| k.clone())
         .collect();
-    let base = valid_json(message);
-    let mut out = Vec::new();
-    // The most telling: right in every way but one constraint of the schema.
-    if let Ok(breaker) = near_miss::Breaker::new(&message.schema) {
-        let breaker = std::sync::Arc::new(breaker);
-        let labelled = (base.clone(), any::<Index>()).prop_filter_map(
-            "a value with a constraint to break",
-            move |(value, which)| {
-                let misses = breaker.near_misses(&value);
-                let pick = misses.get(which.index(misses.len().max(1)))?;
-                Some(Payload::Json(pick.value.clone()))
-            },
-        );
-        out.push((3, labelled.boxed()));
-    }
 
     if !discriminators.is_empty() {
         let keys = discriminators.clone();

@@ -21,6 +21,9 @@ pub struct NearMiss {
 const MAX_DEPTH: usize = 8;
 /// Most items of an array whose constraints are broken one by one.
 const ITEMS: usize = 3;
+/// Largest length, item or property count a near-miss goes past: beyond it, the value would
+/// be too large to be telling (and to build).
+const MAX_SIZE: u64 = 1 << 16;
 
 /// Every near-miss of `valid`, a value `schema` accepts: for each constraint met on the way
 /// down, a copy that breaks it and nothing else. Empty if `valid` is not valid.
@@ -205,7 +208,7 @@ fn outside(v: &Value, allowed: &[Value]) -> Vec<Value> {
                 .iter()
                 .filter_map(Value::as_f64)
                 .fold(n.as_f64().unwrap_or(0.0), f64::max);
-            out.push(json!(biggest.floor() as i64 + 1));
+            out.push(json!((biggest.floor() as i64).saturating_add(1)));
         }
         Value::Bool(b) => out.push(Value::Bool(!b)),
         _ => out.push(json!("wsfuzz")),
@@ -224,7 +227,11 @@ fn strings(s: &Map<String, Value>, text: &str, push: &mut impl FnMut(&str, Value
         let shorter: String = chars.iter().take(min as usize - 1).collect();
         push("minLength", Value::String(shorter));
     }
-    if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
+    if let Some(max) = s
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .filter(|m| *m < MAX_SIZE)
+    {
         let filler = chars.last().copied().unwrap_or('a');
         let mut longer: String = chars.iter().take(max as usize).collect();
         while (longer.chars().count() as u64) <= max {
@@ -269,10 +276,10 @@ fn numbers(s: &Map<String, Value>, v: &Value, push: &mut impl FnMut(&str, Value)
     let whole = v.is_i64() || v.is_u64();
     // Just past a bound, kept whole where the value is.
     let step = |bound: f64, by: f64| {
-        if whole && bound.fract() == 0.0 {
-            json!(bound as i64 + by as i64)
-        } else {
-            json!(bound + by * 0.5)
+        let next = (bound as i64).checked_add(by as i64);
+        match next {
+            Some(next) if whole && bound.fract() == 0.0 && bound.abs() < 9e15 => json!(next),
+            _ => json!(bound + by * 0.5),
         }
     };
     // Several distances past the bound, so one of them meets the other constraints (`multipleOf`).
@@ -296,8 +303,8 @@ fn numbers(s: &Map<String, Value>, v: &Value, push: &mut impl FnMut(&str, Value)
     if let (Some(of), Some(current)) = (number("multipleOf"), v.as_f64()) {
         if of > 0.0 {
             push("multipleOf", json!(current + of / 2.0));
-            if of > 1.0 && whole {
-                push("multipleOf", json!(current as i64 + 1));
+            if let (true, Some(next)) = (of > 1.0 && whole, (current as i64).checked_add(1)) {
+                push("multipleOf", json!(next));
             }
         }
     }
@@ -319,7 +326,11 @@ fn arrays(s: &Map<String, Value>, items: &[Value], push: &mut impl FnMut(&str, V
             Value::Array(items[..items.len().min(min as usize - 1)].to_vec()),
         );
     }
-    if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
+    if let Some(max) = s
+        .get("maxItems")
+        .and_then(Value::as_u64)
+        .filter(|m| *m < MAX_SIZE)
+    {
         let mut distinct = items.to_vec();
         distinct.extend(spare.iter().cloned());
         if distinct.len() as u64 > max {
@@ -338,7 +349,7 @@ fn arrays(s: &Map<String, Value>, items: &[Value], push: &mut impl FnMut(&str, V
             while (distinct.len() as u64) <= max && k < 64 {
                 let variant = match last {
                     Value::String(s) => Value::String(s.repeat(k)),
-                    Value::Number(n) => json!(n.as_i64().unwrap_or(0) + k as i64),
+                    Value::Number(n) => json!(n.as_i64().unwrap_or(0).saturating_add(k as i64)),
                     _ => break,
                 };
                 if !distinct.contains(&variant) {
@@ -381,7 +392,11 @@ fn objects(s: &Map<String, Value>, map: &Map<String, Value>, push: &mut impl FnM
         let fewer: Map<String, Value> = map.clone().into_iter().take(min as usize - 1).collect();
         push("minProperties", Value::Object(fewer));
     }
-    if let Some(max) = s.get("maxProperties").and_then(Value::as_u64) {
+    if let Some(max) = s
+        .get("maxProperties")
+        .and_then(Value::as_u64)
+        .filter(|m| *m < MAX_SIZE)
+    {
         let mut more = map.clone();
         let mut n = 0;
         while (more.len() as u64) <= max {

@@ -203,10 +203,12 @@ fn read_servers(doc: &Doc) -> Result<(Option<TokenPlace>, Option<String>), SpecE
                     }
                 }
             };
-            token.get_or_insert(token_place(doc, scheme.0, &scheme.1)?);
+            if let Some(place) = token_place(doc, scheme.0, &scheme.1)? {
+                token.get_or_insert(place);
+            }
         }
     }
-    Ok((token.flatten(), origin))
+    Ok((token, origin))
 }
 
 /// Where a security scheme puts a token, if it is one wsfuzz can send.

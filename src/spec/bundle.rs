@@ -13,12 +13,15 @@ use super::SpecError;
 
 /// Deepest chain of references followed from one place: past it, a cycle is assumed.
 const MAX_DEPTH: usize = 32;
+/// Most values the resolved document may hold: references that fan out cannot blow it up.
+const MAX_NODES: usize = 1_000_000;
 
 /// Replaces every reference to another file in `root` (read from `file`) by its target.
 pub(super) fn bundle(root: Value, file: &str) -> Result<Value, SpecError> {
     let mut bundler = Bundler {
         main: file.to_string(),
         loaded: HashMap::new(),
+        nodes: 0,
     };
     let base = Path::new(file);
     bundler.resolve(root, base, None, "", 0)
@@ -28,6 +31,8 @@ struct Bundler {
     main: String,
     /// Other files read so far, by path.
     loaded: HashMap<PathBuf, Value>,
+    /// Values produced so far.
+    nodes: usize,
 }
 
 impl Bundler {
@@ -49,6 +54,13 @@ impl Bundler {
         place: &str,
         depth: usize,
     ) -> Result<Value, SpecError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.error(
+                place,
+                format!("references expand to more than {MAX_NODES} values"),
+            ));
+        }
         if depth > MAX_DEPTH {
             return Err(self.error(
                 place,
@@ -108,7 +120,9 @@ impl Bundler {
     ) -> Result<(Value, PathBuf, Value), SpecError> {
         let (path, pointer) = reference.split_once('#').unwrap_or((reference, ""));
         let (target_file, document) = if path.is_empty() {
-            let root = root.expect("local references of the main document are left alone");
+            let Some(root) = root else {
+                return Err(self.error(place, format!("`$ref: {reference}` points nowhere")));
+            };
             (file.to_path_buf(), root.clone())
         } else {
             let target_file = file.parent().unwrap_or(Path::new("")).join(path);
