@@ -65,6 +65,38 @@ pub enum Command {
     },
 }
 
+/// What it takes to get in: credentials and TLS trust, shared by `fuzz` and `replay`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Access {
+    /// A header sent with every handshake (`Authorization: Bearer ...`); repeatable. Its value
+    /// never appears in reports, saved cases or scripts.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// A cookie sent with every handshake (`session=...`); repeatable, secret like --header.
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    pub cookies: Vec<String>,
+    /// A query parameter added to every URL connected to (`token=...`); repeatable, secret.
+    #[arg(long = "query", value_name = "NAME=VALUE")]
+    pub queries: Vec<String>,
+    /// A token, sent where the spec's security scheme says (a header, the query, a cookie),
+    /// else as `Authorization: Bearer TOKEN`; secret.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// A subprotocol to ask for (`Sec-WebSocket-Protocol`); repeatable.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    pub subprotocols: Vec<String>,
+    /// For wss://: trust the certificates in this PEM file (a private CA's, a test server's).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// For wss://: accept any certificate, self-signed or not (test servers only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The Origin of the site the server serves; a foreign one must then be refused (default:
+    /// the spec's `x-wsfuzz-origin`, if any).
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct FuzzArgs {
     /// ws://HOST:PORT (every channel of the spec) or a full endpoint URL (that one).
@@ -128,33 +160,8 @@ pub struct FuzzArgs {
     /// use, and restart it after a crash. `{port}` in it (and in the URL) becomes a free port.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
-    /// A header sent with every handshake (`Authorization: Bearer ...`); repeatable. Its value
-    /// never appears in reports, saved cases or scripts.
-    #[arg(long = "header", value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
-    /// A cookie sent with every handshake (`session=...`); repeatable, secret like --header.
-    #[arg(long = "cookie", value_name = "NAME=VALUE")]
-    pub cookies: Vec<String>,
-    /// A query parameter added to every URL connected to (`token=...`); repeatable, secret.
-    #[arg(long = "query", value_name = "NAME=VALUE")]
-    pub queries: Vec<String>,
-    /// A token, sent where the spec's security scheme says (a header, the query, a cookie),
-    /// else as `Authorization: Bearer TOKEN`; secret.
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
-    /// A subprotocol to ask for (`Sec-WebSocket-Protocol`); repeatable.
-    #[arg(long = "subprotocol", value_name = "NAME")]
-    pub subprotocols: Vec<String>,
-    /// For wss://: trust the certificates in this PEM file (a private CA's, a test server's).
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// For wss://: accept any certificate, self-signed or not (test servers only).
-    #[arg(long)]
-    pub insecure: bool,
-    /// The Origin of the site the server serves; a foreign one must then be refused (default:
-    /// the spec's `x-wsfuzz-origin`, if any).
-    #[arg(long, value_name = "URL")]
-    pub origin: Option<String>,
+    #[command(flatten)]
+    pub access: Access,
     /// Seconds a spawned target may take to accept connections.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub startup: f64,
@@ -197,6 +204,8 @@ pub struct ReplayArgs {
     /// Seconds to wait for a connection, a reply or a close.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub timeout: f64,
+    #[command(flatten)]
+    pub access: Access,
 }
 
 impl ReplayArgs {
@@ -238,8 +247,12 @@ impl ReplayArgs {
         ]);
         match Cli::try_parse_from(words) {
             Ok(Cli {
-                command: Command::Fuzz(args),
-            }) => Ok(args),
+                command: Command::Fuzz(mut args),
+            }) => {
+                // Credentials and trust pass through as they are, never through a command line.
+                args.access = self.access.clone();
+                Ok(args)
+            }
             Ok(_) => Err(Misuse("cannot build the replay's flags".into())),
             Err(e) => Err(Misuse(
                 e.to_string().lines().next().unwrap_or_default().to_string(),
@@ -300,7 +313,7 @@ impl FuzzArgs {
     /// The credentials these flags (and the spec's security scheme and origin) give.
     fn credentials(&self, spec: Option<&Spec>) -> Result<Credentials, Misuse> {
         let mut credentials = Credentials::default();
-        for header in &self.headers {
+        for header in &self.access.headers {
             let (name, value) = header.split_once(':').ok_or_else(|| {
                 Misuse(format!(
                     "--header `{}` is not `NAME: VALUE`",
@@ -325,9 +338,9 @@ impl FuzzArgs {
                 })
                 .collect()
         };
-        let mut cookies = pairs(&self.cookies, "--cookie")?;
-        credentials.query = pairs(&self.queries, "--query")?;
-        if let Some(token) = &self.token {
+        let mut cookies = pairs(&self.access.cookies, "--cookie")?;
+        credentials.query = pairs(&self.access.queries, "--query")?;
+        if let Some(token) = &self.access.token {
             match spec.and_then(|s| s.token.clone()) {
                 None | Some(TokenPlace::Bearer) => credentials
                     .headers
@@ -343,10 +356,10 @@ impl FuzzArgs {
                 .headers
                 .push(("Cookie".into(), joined.join("; ")));
         }
-        if !self.subprotocols.is_empty() {
+        if !self.access.subprotocols.is_empty() {
             credentials.headers.push((
                 "Sec-WebSocket-Protocol".into(),
-                self.subprotocols.join(", "),
+                self.access.subprotocols.join(", "),
             ));
         }
         for (name, value) in &credentials.headers {
@@ -361,6 +374,7 @@ impl FuzzArgs {
             }
         }
         credentials.origin = self
+            .access
             .origin
             .clone()
             .or_else(|| spec.and_then(|s| s.origin.clone()));
@@ -385,14 +399,16 @@ impl FuzzArgs {
         let url = self.url.replace(PORT, &port);
         let mut target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
         target.credentials = self.credentials(spec.as_ref())?;
-        if self.ca_file.is_some() || self.insecure {
+        if self.access.ca_file.is_some() || self.access.insecure {
             if target.tls.is_none() {
                 return Err(Misuse(
                     "--ca-file and --insecure are for wss:// URLs".into(),
                 ));
             }
-            target.tls =
-                Some(crate::tls::config(self.ca_file.as_deref(), self.insecure).map_err(Misuse)?);
+            target.tls = Some(
+                crate::tls::config(self.access.ca_file.as_deref(), self.access.insecure)
+                    .map_err(Misuse)?,
+            );
         }
         let timeout = seconds(self.timeout, "timeout")?;
         let spawn = match &self.spawn {
@@ -421,14 +437,17 @@ impl FuzzArgs {
             command.push_str(&format!(" --layers {}", names.join(",")));
         }
         // Credentials take part in every case; their values are not for printing.
-        for header in &self.headers {
+        for header in &self.access.headers {
             let name = header.split_once(':').map_or(header.as_str(), |(n, _)| n);
             command.push_str(&format!(
                 " --header {}",
                 crate::campaign::shell_quote(&format!("{name}: ***"))
             ));
         }
-        for (flag, pairs) in [("--cookie", &self.cookies), ("--query", &self.queries)] {
+        for (flag, pairs) in [
+            ("--cookie", &self.access.cookies),
+            ("--query", &self.access.queries),
+        ] {
             for pair in pairs {
                 let name = pair.split_once('=').map_or(pair.as_str(), |(n, _)| n);
                 command.push_str(&format!(
@@ -437,25 +456,25 @@ impl FuzzArgs {
                 ));
             }
         }
-        if self.token.is_some() {
+        if self.access.token.is_some() {
             command.push_str(" --token '***'");
         }
-        for protocol in &self.subprotocols {
+        for protocol in &self.access.subprotocols {
             command.push_str(&format!(
                 " --subprotocol {}",
                 crate::campaign::shell_quote(protocol)
             ));
         }
-        if let Some(ca_file) = &self.ca_file {
+        if let Some(ca_file) = &self.access.ca_file {
             command.push_str(&format!(
                 " --ca-file {}",
                 crate::campaign::shell_quote(&ca_file.display().to_string())
             ));
         }
-        if self.insecure {
+        if self.access.insecure {
             command.push_str(" --insecure");
         }
-        if let Some(origin) = &self.origin {
+        if let Some(origin) = &self.access.origin {
             command.push_str(&format!(
                 " --origin {}",
                 crate::campaign::shell_quote(origin)

@@ -120,6 +120,7 @@ async fn the_secret_is_in_no_report_saved_case_script_or_log() {
     let header = format!("Authorization: {TOKEN}");
     let output = tokio::task::spawn_blocking({
         let dir = dir.clone();
+        let header = header.clone();
         move || {
             Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
                 .args(["fuzz", &format!("ws://{addr}"), "--spec", spec])
@@ -210,6 +211,33 @@ async fn the_secret_is_in_no_report_saved_case_script_or_log() {
     })
     .await
     .unwrap();
+    // `replay` takes the credentials too: against the server that checks them, both are fixed.
+    let replayed = {
+        let dir = dir.clone();
+        let header = header.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
+                .args([
+                    "replay",
+                    "proptest-regressions",
+                    &format!("ws://{checking}"),
+                ])
+                .args(["--timeout", "0.3", "--header", &header])
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    for check in ["refuses_without_credentials", "refuses_wrong_credentials"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("fixed: ") && l.contains(check)),
+            "{check} not fixed:\n{text}"
+        );
+    }
     assert!(a.contains("<- 'HTTP/1.1 101"), "{a}");
     assert!(b.contains("<- 'HTTP/1.1 401"), "{b}");
     assert!(c.contains("<- 'HTTP/1.1 101"), "{c}");
