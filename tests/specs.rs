@@ -3,11 +3,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use clap::Parser;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::Value;
+use wsfuzz::cli::{Cli, Command, Misuse};
 use wsfuzz::gen::near_miss::{broken, near_misses};
-use wsfuzz::spec::{validator, Message, Spec};
+use wsfuzz::spec::{validator, Message, Spec, TokenPlace};
 
 fn load(name: &str) -> Spec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,6 +74,47 @@ fn an_asyncapi_3_document_with_references_to_another_file_reads_and_generates() 
     assert_eq!(operation.replies[0].name, "ack");
     assert_eq!(operation.messages[0].examples.len(), 1);
 
+    assert_eq!(spec.token, Some(TokenPlace::Query("key".into())));
+    assert_eq!(spec.origin.as_deref(), Some("https://rooms.example"));
+
+    // `--token` goes where the scheme says; the origin comes from the spec.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/asyncapi-3.0.yaml");
+    let flags = [
+        "wsfuzz",
+        "fuzz",
+        "ws://127.0.0.1:1",
+        "--token",
+        "T0K",
+        "--cookie",
+        "a=1",
+        "--cookie",
+        "b=2",
+    ];
+    let args = match Cli::try_parse_from(
+        flags
+            .iter()
+            .copied()
+            .chain(["--spec", path.to_str().unwrap()]),
+    ) {
+        Ok(Cli {
+            command: Command::Fuzz(args),
+        }) => args,
+        _ => panic!("the flags parse"),
+    };
+    let (target, _) = args.settings().unwrap_or_else(|Misuse(e)| panic!("{e}"));
+    assert_eq!(
+        target.credentials.query,
+        [("key".to_string(), "T0K".to_string())]
+    );
+    assert_eq!(
+        target.credentials.headers,
+        [("Cookie".to_string(), "a=1; b=2".to_string())]
+    );
+    assert_eq!(
+        target.credentials.origin.as_deref(),
+        Some("https://rooms.example")
+    );
+
     let messages = sent(&spec);
     let post = check(&messages[0]);
     for constraint in [
@@ -101,6 +144,11 @@ fn an_asyncapi_3_document_with_references_to_another_file_reads_and_generates() 
 #[test]
 fn an_asyncapi_2_6_document_reads_as_its_3_0_equivalent_and_generates() {
     let spec = load("asyncapi-2.6.yaml");
+    assert_eq!(
+        spec.token,
+        Some(TokenPlace::Bearer),
+        "components.securitySchemes, by name"
+    );
     let feed = spec
         .channel("/feed/{topic}")
         .expect("the channel, by its address");
