@@ -101,7 +101,7 @@ pub struct Access {
 pub struct FuzzArgs {
     /// ws://HOST:PORT (every channel of the spec) or a full endpoint URL (that one).
     pub url: String,
-    /// AsyncAPI 3.0 file (YAML or JSON) describing the protocol.
+    /// AsyncAPI 3.0 or 2.x file (YAML or JSON) describing the protocol.
     #[arg(long)]
     pub spec: Option<PathBuf>,
     /// Read flags from this file's [fuzz] table instead of ./wsfuzz.toml.

@@ -1,4 +1,4 @@
-//! Reads the documented subset of AsyncAPI 3.0 (plus `x-wsfuzz-*` extensions) into a `Spec`.
+//! Reads AsyncAPI 3.0 (and 2.x, recast as 3.0 first) with `x-wsfuzz-*` extensions into a `Spec`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
