@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::spec::validator;
+use crate::spec::{pointer_segment, validator};
 
 /// A value that breaks one constraint alone.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,11 +90,6 @@ fn replaced(value: &Value, pointer: &str, replacement: Value) -> Value {
     copy
 }
 
-/// A JSON pointer segment.
-fn segment(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 /// Collects (constraint, instance pointer, replacement) for the schema `s` at `at` (a schema
 /// pointer) applied to `v`, found at `here` (an instance pointer).
 fn walk(
@@ -138,8 +133,8 @@ fn walk(
     if let (Some(Value::Object(properties)), Value::Object(map)) = (s.get("properties"), v) {
         for (key, schema) in properties {
             if let Some(child) = map.get(key) {
-                let at = format!("{at}/properties/{}", segment(key));
-                let here = format!("{here}/{}", segment(key));
+                let at = format!("{at}/properties/{}", pointer_segment(key));
+                let here = format!("{here}/{}", pointer_segment(key));
                 walk(schema, child, &at, &here, depth + 1, out);
             }
         }

@@ -7,8 +7,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::{
-    Broadcast, Channel, ContentType, Message, Operation, Param, Refusal, Spec, SpecError,
-    TokenPlace,
+    pointer_segment, Broadcast, Channel, ContentType, Message, Operation, Param, Refusal, Spec,
+    SpecError, TokenPlace,
 };
 
 /// The document with the file name, so every error can say where it comes from.
@@ -68,7 +68,11 @@ impl Doc<'_> {
                     ) {
                         child.clone()
                     } else {
-                        self.inline(child, &format!("{place}/{}", escape(key)), depth + 1)?
+                        self.inline(
+                            child,
+                            &format!("{place}/{}", pointer_segment(key)),
+                            depth + 1,
+                        )?
                     };
                     out.insert(key.clone(), inner);
                 }
@@ -84,10 +88,6 @@ impl Doc<'_> {
             other => other.clone(),
         })
     }
-}
-
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
@@ -141,7 +141,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
 
     let mut built = Vec::new();
     for (id, raw) in channels {
-        let place = format!("/channels/{}", escape(id));
+        let place = format!("/channels/{}", pointer_segment(id));
         built.push(read_channel(&doc, id, raw, &place, default_type)?);
     }
     read_operations(&doc, &mut built, default_type)?;
@@ -158,7 +158,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
 fn read_servers(doc: &Doc) -> Result<(Option<TokenPlace>, Option<String>), SpecError> {
     let (mut token, mut origin) = (None, None);
     for (name, server) in object(doc, doc.root.get("servers"), "/servers")? {
-        let place = format!("/servers/{}", escape(name));
+        let place = format!("/servers/{}", pointer_segment(name));
         let (server, place) = doc.follow(server, &place)?;
         let variables = object(doc, server.get("variables"), &format!("{place}/variables"))?;
         for key in ["host", "pathname", "url"] {
@@ -193,7 +193,8 @@ fn read_servers(doc: &Doc) -> Result<(Option<TokenPlace>, Option<String>), SpecE
                 None => {
                     match requirement.as_object().and_then(|m| m.keys().next()) {
                         Some(key) => {
-                            let pointer = format!("/components/securitySchemes/{}", escape(key));
+                            let pointer =
+                                format!("/components/securitySchemes/{}", pointer_segment(key));
                             let scheme = doc.root.pointer(&pointer).ok_or_else(|| {
                             doc.error(&here, format!("no security scheme `{key}` under components.securitySchemes"))
                         })?;
@@ -278,7 +279,7 @@ fn read_channel(
 
     let mut params = Vec::new();
     for (name, param) in object(doc, raw.get("parameters"), &format!("{place}/parameters"))? {
-        let here = format!("{place}/parameters/{}", escape(name));
+        let here = format!("{place}/parameters/{}", pointer_segment(name));
         let (param, here) = doc.follow(param, &here)?;
         // 3.0 puts the values on the parameter; 2.x on its `schema`.
         let (values, at) = match param.get("schema") {
@@ -362,7 +363,7 @@ fn read_channel(
             doc,
             name,
             message,
-            &format!("{place}/messages/{}", escape(name)),
+            &format!("{place}/messages/{}", pointer_segment(name)),
             default_type,
         )?;
     }
@@ -465,7 +466,7 @@ fn read_operations(
     let operations = object(doc, doc.root.get("operations"), "/operations")?;
     let mut broadcasts: BTreeMap<usize, Vec<Broadcast>> = BTreeMap::new();
     for (id, raw) in operations {
-        let place = format!("/operations/{}", escape(id));
+        let place = format!("/operations/{}", pointer_segment(id));
         let (raw, place) = doc.follow(raw, &place)?;
         let channel_ref = raw
             .pointer("/channel/$ref")

@@ -86,7 +86,7 @@ impl Bundler {
                 }
                 let mut out = serde_json::Map::new();
                 for (key, child) in map {
-                    let here = format!("{place}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    let here = format!("{place}/{}", super::pointer_segment(&key));
                     // Literal values are data, not schemas: a `$ref` key in an example stays.
                     let child = if matches!(
                         key.as_str(),

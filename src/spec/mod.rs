@@ -249,6 +249,11 @@ impl Message {
     }
 }
 
+/// A key as one segment of a JSON pointer (RFC 6901: `~` as `~0`, `/` as `~1`).
+pub fn pointer_segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 /// The validator of a message's schema: `format` is asserted, as a spec that names one means.
 pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::options()

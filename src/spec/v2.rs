@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::SpecError;
+use super::{pointer_segment, SpecError};
 
 /// `root`, a 2.x document, in the shape the 3.0 reader reads.
 pub(super) fn upgrade(mut root: Value, file: &str) -> Result<Value, SpecError> {
@@ -26,7 +26,7 @@ pub(super) fn upgrade(mut root: Value, file: &str) -> Result<Value, SpecError> {
     };
     let mut operations = Map::new();
     for (address, channel) in channels.iter_mut() {
-        let id = escape(address);
+        let id = pointer_segment(address);
         let place = format!("/channels/{id}");
         let Value::Object(channel) = channel else {
             return Err(error(&place, "must be a mapping"));
@@ -132,10 +132,6 @@ fn own_role(root: &Value, reference: &Value) -> Option<Map<String, Value>> {
     Some(keys.map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 /// The names of an operation's messages, each added to `messages` as a reference to its place.
 fn list_messages(
     message: Option<&Value>,
@@ -174,7 +170,7 @@ fn refs(channel: &str, names: &[String]) -> Value {
     Value::Array(
         names
             .iter()
-            .map(|n| json!({ "$ref": format!("#/channels/{channel}/messages/{}", escape(n)) }))
+            .map(|n| json!({ "$ref": format!("#/channels/{channel}/messages/{}", pointer_segment(n)) }))
             .collect(),
     )
 }
