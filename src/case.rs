@@ -308,7 +308,7 @@ impl fmt::Display for Payload {
                 part => write!(f, "text {part:?}… ({} bytes in all)", text.len()),
             },
             Payload::Binary(bytes) => {
-                let hex: String = bytes.iter().take(48).map(|b| format!("{b:02x}")).collect();
+                let hex = crate::wire::frame::hex(&bytes[..bytes.len().min(48)]);
                 let more = if bytes.len() > 48 { "…" } else { "" };
                 write!(f, "binary {} bytes 0x{hex}{more}", bytes.len())
             }

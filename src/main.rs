@@ -203,11 +203,7 @@ fn show(url: &str, bar: &ProgressBar, progress: Progress) {
         Progress::Found(_) => {}
         Progress::Played { done, findings, .. } => {
             bar.set_position(done);
-            let found = match findings {
-                0 => "no findings".to_string(),
-                1 => "1 finding".to_string(),
-                n => format!("{n} findings"),
-            };
+            let found = report::count(findings, "finding", "findings");
             let rate = done as f64 / bar.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!("{found}, {rate:.0} cases/s"));
         }

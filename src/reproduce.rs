@@ -12,7 +12,7 @@ use crate::case::{Case, Disconnect, Layer, Leaving, Payload, Step};
 use crate::runner::{address_and_path, as_frame, Timing};
 use crate::spec::Channel;
 use crate::target::{Route, Target};
-use crate::wire::frame::Frame;
+use crate::wire::frame::{hex, Frame};
 use crate::wire::handshake::Handshake;
 use crate::wire::rfc::{self, Obligation};
 
@@ -346,10 +346,6 @@ impl Lines {
     fn line(&mut self, line: impl AsRef<str>) {
         let _ = writeln!(self.0, "    {}", line.as_ref());
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Text for a comment line: control characters (line breaks among them) escaped.

@@ -198,7 +198,7 @@ pub(crate) fn saved_cases(report: &Report) -> String {
 }
 
 /// `1 finding`, `2 findings`, `no findings`.
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+pub fn count(n: usize, one: &str, many: &str) -> String {
     match n {
         0 => format!("no {many}"),
         1 => format!("1 {one}"),

@@ -172,12 +172,7 @@ impl fmt::Display for Frame {
         if self.drip {
             write!(f, " dripped")?;
         }
-        let shown: String = self
-            .payload
-            .iter()
-            .take(32)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let shown = hex(&self.payload[..self.payload.len().min(32)]);
         let more = if self.payload.len() > 32 { "…" } else { "" };
         write!(f, ", {} bytes 0x{shown}{more}", self.payload.len())?;
         if self.opcode == TEXT || self.opcode == CONTINUATION {
@@ -189,12 +184,17 @@ impl fmt::Display for Frame {
     }
 }
 
+/// Bytes as lowercase hex, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Payload bytes as a hex string in saved cases, so they stay readable and compact.
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        s.serialize_str(&super::hex(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
