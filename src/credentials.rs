@@ -100,11 +100,19 @@ impl Credentials {
 
     /// `text` with every secret value replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in self.secrets() {
-            out = out.replace(secret.as_str(), "***");
+        self.redactor()(text)
+    }
+
+    /// `redact` for many texts: the secrets are worked out once.
+    pub fn redactor(&self) -> impl Fn(&str) -> String {
+        let secrets = self.secrets();
+        move |text| {
+            let mut out = text.to_string();
+            for secret in &secrets {
+                out = out.replace(secret.as_str(), "***");
+            }
+            out
         }
-        out
     }
 
     /// The secret values, longest first (so a value inside another is not half replaced).

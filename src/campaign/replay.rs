@@ -315,18 +315,18 @@ impl Bench<'_> {
             None => String::new(),
         };
         let settings = self.settings;
-        let secret = &self.target.credentials;
+        let redact = self.target.credentials.redactor();
         Finding {
             check,
             // What the server said or printed may hold a secret it echoed; none is kept.
-            summary: secret.redact(&format!(
+            summary: redact(&format!(
                 "{check}: {at}{url}: {}",
                 crate::case::abbreviate(&rerun.failure.actual)
             )),
             endpoint: url.clone(),
             channel: self.route.channel.id.clone(),
-            expected: secret.redact(&rerun.failure.expected),
-            actual: secret.redact(&rerun.failure.actual),
+            expected: redact(&rerun.failure.expected),
+            actual: redact(&rerun.failure.actual),
             by_hand: by_hand(&url, &minimal),
             case: minimal,
             seed: settings.seed,
@@ -341,7 +341,7 @@ impl Bench<'_> {
                 settings.command, settings.seed
             ),
             transcript: rerun.events,
-            target_output: rerun.output.iter().map(|l| secret.redact(l)).collect(),
+            target_output: rerun.output.iter().map(|l| redact(l)).collect(),
             regression: None,
             standalone: None,
             replayed: false,

@@ -305,8 +305,9 @@ pub async fn run_case(
     };
     // A server may echo a secret back; the record keeps none.
     if !target.credentials.is_empty() {
+        let redact = target.credentials.redactor();
         for event in &mut transcript.events {
-            event.what = target.credentials.redact(&event.what);
+            event.what = redact(&event.what);
         }
     }
     transcript
