@@ -226,6 +226,7 @@ pub(super) fn refuses_wrong_credentials(o: &Observed) -> Option<Failure> {
     )
 }
 
+/// A connection with the credentials so changed must be turned away; `sent` says how.
 fn credentials_refused(
     o: &Observed,
     change: Change,
@@ -251,20 +252,12 @@ fn credentials_refused(
 }
 
 pub(super) fn refuses_foreign_origin(o: &Observed) -> Option<Failure> {
-    if o.case.credentials? != Change::ForeignOrigin {
-        return None;
-    }
-    let w = alive(o)?;
-    if turned_away(w)? {
-        return None;
-    }
-    failure(
+    credentials_refused(
+        o,
+        Change::ForeignOrigin,
         "refuses_foreign_origin",
-        None,
-        REFUSED,
-        format!(
-            "HTTP 101 with `Origin: {FOREIGN_ORIGIN}` and the right credentials: a page on any site can use the connection (cross-site WebSocket hijacking); it was served ({})",
-            w.after
+        &format!(
+            "with `Origin: {FOREIGN_ORIGIN}` and the right credentials (cross-site WebSocket hijacking: a page on any site can use the connection)"
         ),
     )
 }
