@@ -5,7 +5,7 @@ mod support;
 use std::process::Command;
 
 use support::{Flaw, SITE, TOKEN};
-use wsfuzz::campaign::{self, Report};
+use wsfuzz::campaign::Report;
 use wsfuzz::case::Layer;
 use wsfuzz::credentials::{Change, Credentials};
 use wsfuzz::target::Target;
@@ -21,10 +21,7 @@ async fn with_token(flaw: Flaw, origin: bool) -> Report {
     };
     let mut settings = support::settings(5, 150);
     settings.layers = vec![Layer::Messages, Layer::Handshake];
-    let mut quiet = |_: campaign::Progress| {};
-    campaign::run(&target, &settings, &mut quiet)
-        .await
-        .expect("the target is reachable")
+    support::run(&target, &settings).await
 }
 
 /// The findings of the credential checks, one kind per check (each channel has its own).

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use support::protocols::{chat, jsonrpc, ChatFlaw, RpcFlaw};
-use wsfuzz::campaign::{self, Report};
+use wsfuzz::campaign::Report;
 use wsfuzz::case::Layer;
 use wsfuzz::spec::Spec;
 use wsfuzz::target::Target;
@@ -19,10 +19,7 @@ async fn campaign(addr: SocketAddr, spec: &str, layers: &[Layer]) -> Report {
     let target = Target::resolve(&format!("ws://{addr}"), Some(&spec)).unwrap();
     let mut settings = support::settings(11, 200);
     settings.layers = layers.to_vec();
-    let mut quiet = |_: campaign::Progress| {};
-    campaign::run(&target, &settings, &mut quiet)
-        .await
-        .expect("the target is reachable")
+    support::run(&target, &settings).await
 }
 
 async fn chat_campaign(flaw: ChatFlaw) -> Report {

@@ -7,19 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::{settings, Flaw};
-use wsfuzz::campaign::{self, Finding, Report, Settings};
+use wsfuzz::campaign::{Finding, Report, Settings};
 use wsfuzz::case::{Layer, Step};
 use wsfuzz::regressions::{self, Place};
 use wsfuzz::target::Target;
 
 /// Runs a campaign on `target` and saves its findings (with their scripts) in a fresh directory.
 async fn found(target: &Target, settings: &Settings, name: &str) -> (Report, PathBuf) {
-    let mut quiet = |_: campaign::Progress| {};
-    let run = campaign::run(target, settings, &mut quiet);
-    let mut report = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the campaign ends in time")
-        .expect("the target is reachable");
+    let mut report = support::run(target, settings).await;
     let dir = std::env::temp_dir().join(format!("wsfuzz-reproduce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let place = Place {

@@ -163,8 +163,7 @@ async fn a_finding_over_tls_has_a_script_that_replays_it_over_tls() {
     target.tls = Some(wsfuzz::tls::config(None, true).unwrap());
     let mut settings = support::settings(3, 100);
     settings.timing.timeout = std::time::Duration::from_secs(2);
-    let mut quiet = |_: campaign::Progress| {};
-    let mut report = campaign::run(&target, &settings, &mut quiet).await.unwrap();
+    let mut report = support::run(&target, &settings).await;
     assert_eq!(
         support::checks_of(&report),
         ["no_internal_error"],

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::raw::{start, WireFlaw};
-use wsfuzz::campaign::{self, Finding, Report};
+use wsfuzz::campaign::{Finding, Report};
 use wsfuzz::case::{Layer, Step};
 use wsfuzz::target::Target;
 
@@ -17,12 +17,7 @@ async fn campaign(addr: SocketAddr, layers: &[Layer], cases: u64) -> Report {
     settings.timing.timeout = Duration::from_millis(500);
     settings.recover = Duration::from_secs(2);
     let target = Target::resolve(&format!("ws://{addr}/"), None).expect("a valid target");
-    let mut quiet = |_: campaign::Progress| {};
-    let run = campaign::run(&target, &settings, &mut quiet);
-    tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the campaign ends in time")
-        .expect("the target is reachable")
+    support::run(&target, &settings).await
 }
 
 async fn only_finding(flaw: WireFlaw, layers: &[Layer], check: &str) -> Finding {

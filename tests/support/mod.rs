@@ -544,8 +544,13 @@ pub fn settings(seed: u64, cases: u64) -> Settings {
 /// Runs a campaign with the bundled spec against `addr`, bounded by the case count and the test's time-out.
 pub async fn campaign(addr: SocketAddr, settings: &Settings) -> Report {
     let target = Target::resolve(&format!("ws://{addr}"), Some(&spec())).expect("a valid target");
+    run(&target, settings).await
+}
+
+/// Runs a campaign on `target`, which must be reachable, within four minutes.
+pub async fn run(target: &Target, settings: &Settings) -> Report {
     let mut quiet = |_: campaign::Progress| {};
-    let run = campaign::run(&target, settings, &mut quiet);
+    let run = campaign::run(target, settings, &mut quiet);
     tokio::time::timeout(Duration::from_secs(240), run)
         .await
         .expect("the campaign ends in time")
