@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaign::Settings;
 use crate::case::Layer;
 use crate::checks::process::Limits;
+use crate::checks::{Check, Selection};
 use crate::credentials::Credentials;
 use crate::runner::Timing;
 use crate::shrink::Budget;
@@ -56,6 +57,8 @@ pub enum Command {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// List every check: its level, the layers whose cases it judges, and what it verifies.
+    Checks,
     /// Start the reference server on a free port and run a campaign against it.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -177,6 +180,20 @@ pub struct FuzzArgs {
     /// Open descriptors by which a spawned target may grow over the campaign.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub max_fd_growth: u64,
+    /// Run only these checks (comma-separated names; `wsfuzz checks` lists them).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = check)]
+    pub checks: Vec<&'static Check>,
+    /// Run every check but these.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = check)]
+    pub exclude_checks: Vec<&'static Check>,
+    /// Fail the run (exit 1) on warnings too, not only on errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn check(name: &str) -> Result<&'static Check, String> {
+    crate::checks::named(name.trim())
+        .ok_or_else(|| format!("`{name}` is not a check (`wsfuzz checks` lists them)"))
 }
 
 fn layer(name: &str) -> Result<Layer, String> {
@@ -544,6 +561,11 @@ impl FuzzArgs {
                 fd_growth: self.max_fd_growth,
                 ..Limits::default()
             },
+            checks: Selection {
+                only: self.checks.clone(),
+                exclude: self.exclude_checks.clone(),
+            },
+            strict: self.strict,
         };
         Ok((target, settings))
     }

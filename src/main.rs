@@ -11,7 +11,8 @@ use wsfuzz::connect::{self, Outcome, Session};
 use wsfuzz::regressions::{self, Place};
 use wsfuzz::{report, server};
 
-/// Exit codes: 0 nothing found, 1 findings, 2 misuse, 3 target unreachable at the start.
+/// Exit codes: 0 no errors (warnings alone pass unless `--strict`), 1 errors, 2 misuse, 3
+/// target unreachable at the start.
 const FOUND: u8 = 1;
 const MISUSE: u8 = 2;
 const UNREACHABLE: u8 = 3;
@@ -67,6 +68,10 @@ async fn dispatch(command: Command) -> ExitCode {
                 Err(e) => fail(UNREACHABLE, &e),
             }
         }
+        Command::Checks => {
+            print!("{}", wsfuzz::checks::listing());
+            ExitCode::SUCCESS
+        }
         Command::Demo { cases, seed } => demo(cases, seed).await,
         Command::Merge { reports, output } => {
             let paths: Vec<&std::path::Path> = reports.iter().map(|p| p.as_path()).collect();
@@ -83,7 +88,11 @@ async fn dispatch(command: Command) -> ExitCode {
                 }
                 None => print!("{text}"),
             }
-            let found = merged["findings"].as_array().is_some_and(|f| !f.is_empty());
+            let strict = merged["strict"].as_bool().unwrap_or(false);
+            let found = merged["findings"].as_array().is_some_and(|f| {
+                f.iter()
+                    .any(|f| strict || f["level"].as_str() != Some("warning"))
+            });
             if found {
                 ExitCode::from(FOUND)
             } else {
@@ -254,10 +263,10 @@ fn finish(report: &Report, args: &FuzzArgs, mut problems: Vec<String>) -> ExitCo
     if let Some(problem) = problems.first() {
         return fail(MISUSE, problem);
     }
-    if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if report.failed() {
         ExitCode::from(FOUND)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -78,6 +78,7 @@ pub fn merge(paths: &[&Path]) -> Result<Value, String> {
             "layers": layers,
         },
         "seed": seed,
+        "strict": reports.iter().any(|(_, r)| r["strict"].as_bool() == Some(true)),
         "stopped": if stopped.is_empty() { Value::Null } else { json!(stopped.join("; ")) },
         "fixed": fixed,
         "parts": reports.len(),

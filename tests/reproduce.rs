@@ -61,7 +61,7 @@ async fn a_message_finding_replays_with_python_alone() {
     let finding = report
         .findings
         .iter()
-        .find(|f| f.check == "no_internal_error")
+        .find(|f| f.check.name == "no_internal_error")
         .unwrap_or_else(|| panic!("{}", wsfuzz::report::text(&report)));
     let script = script_of(finding);
 
@@ -92,7 +92,7 @@ async fn a_frame_finding_replays_byte_for_byte() {
     let finding = report
         .findings
         .iter()
-        .find(|f| f.check == "bad_frames_fail_the_connection")
+        .find(|f| f.check.name == "bad_frames_fail_the_connection")
         .unwrap_or_else(|| panic!("{}", wsfuzz::report::text(&report)));
     let script = script_of(finding);
     let text = std::fs::read_to_string(&script).unwrap();
@@ -125,7 +125,7 @@ async fn a_scenario_finding_replays_with_every_client() {
     let finding = report
         .findings
         .iter()
-        .find(|f| f.check == "no_stray_broadcasts")
+        .find(|f| f.check.name == "no_stray_broadcasts")
         .unwrap_or_else(|| panic!("{}", wsfuzz::report::text(&report)));
     let script = script_of(finding);
 

@@ -23,7 +23,7 @@ fn finding<'r>(report: &'r Report, check: &str) -> &'r Finding {
     let found = report
         .findings
         .iter()
-        .find(|f| f.check == check)
+        .find(|f| f.check.name == check)
         .unwrap_or_else(|| panic!("no {check}: {}", wsfuzz::report::text(report)));
     assert!(!found.flaky, "{}", wsfuzz::report::text(report));
     found

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::case::{Case, Layer, Payload, Step};
 use crate::checks::process::{self, Excess, Ledger, Limits};
-use crate::checks::{judge, Observed};
+use crate::checks::{judge, Check, Level, Needs, Observed, Selection};
 use crate::gen::Generator;
 use crate::regressions::Saved;
 use crate::runner::{probe, run_case, Bystander, Timing};
@@ -52,6 +52,10 @@ pub struct Settings {
     pub saved: Vec<Saved>,
     /// The part of the campaign's cases this run plays (`--partition M/N`).
     pub partition: Partition,
+    /// The checks that judge cases (`--checks`, `--exclude-checks`).
+    pub checks: Selection,
+    /// Whether warnings fail the run too (`--strict`).
+    pub strict: bool,
 }
 
 /// Part `index` (from 1) of `of` equal parts of a campaign: case `i` belongs to part
@@ -106,6 +110,8 @@ impl Default for Settings {
             clients: 1,
             saved: Vec::new(),
             partition: Partition::WHOLE,
+            checks: Selection::default(),
+            strict: false,
         }
     }
 }
@@ -113,7 +119,9 @@ impl Default for Settings {
 /// A check a server failed, with the minimal case that shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
-    pub check: &'static str,
+    pub check: &'static Check,
+    /// The check's level, for readers of the JSON report.
+    pub level: Level,
     /// The endpoint of the minimal case.
     pub endpoint: String,
     pub channel: String,
@@ -180,7 +188,26 @@ pub struct Report {
     /// The channels fuzzed.
     pub channels: Vec<String>,
     /// The checks that judged the cases.
-    pub checks: Vec<&'static str>,
+    pub checks: Vec<&'static Check>,
+    /// Whether warnings fail the run too (`--strict`).
+    pub strict: bool,
+}
+
+impl Report {
+    /// Whether a finding fails the run: every error, and with `--strict` every warning.
+    pub fn fails(&self, finding: &Finding) -> bool {
+        finding.level == Level::Error || self.strict
+    }
+
+    /// Whether the run failed: exit 1, a red test case.
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| self.fails(f))
+    }
+
+    /// The findings at `level`.
+    pub fn at(&self, level: Level) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.level == level)
+    }
 }
 
 /// What a campaign tells its reporters while it runs.
@@ -192,7 +219,7 @@ pub enum Progress<'a> {
         cases: u64,
     },
     Shrinking {
-        check: &'static str,
+        check: &'static Check,
         channel: &'a str,
         case_index: u64,
     },
@@ -264,7 +291,7 @@ async fn campaign(
     let interrupted = interrupt_flag();
     let started = Instant::now();
     let mut findings: Vec<Finding> = Vec::new();
-    let mut seen: HashMap<(&'static str, String), usize> = HashMap::new();
+    let mut seen: HashMap<(&'static Check, String), usize> = HashMap::new();
     let mut stopped = None;
     let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut failed_per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
@@ -379,6 +406,7 @@ async fn campaign(
                 ));
             }
         }
+        failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
         let mut suspects = Vec::new();
         if let (Some(watched), Some(before)) = (watched, before.as_ref()) {
             let mut watched = watched.lock().await;
@@ -441,6 +469,7 @@ async fn campaign(
                 }
             }
         }
+        failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
         let minimized = !failures.is_empty();
         if minimized {
             *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
@@ -572,6 +601,8 @@ async fn campaign(
             break;
         }
     }
+    // Errors first: they are what a reader must act on.
+    findings.sort_by_key(|f| std::cmp::Reverse(f.level));
     let seconds = started.elapsed().as_secs_f64();
     let stats = Stats {
         layers: per_layer,
@@ -598,31 +629,29 @@ async fn campaign(
         fixed,
         not_replayed,
         channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
-        checks: checks_run(target, &settings.layers, watched.is_some()),
+        checks: checks_run(target, settings, watched.is_some()),
+        strict: settings.strict,
     })
 }
 
 /// The checks a campaign runs: those of credentials only with credentials (or an origin) to
 /// check, and those of the target process only on a target wsfuzz started.
-fn checks_run(target: &Target, layers: &[Layer], spawned: bool) -> Vec<&'static str> {
+fn checks_run(target: &Target, settings: &Settings, spawned: bool) -> Vec<&'static Check> {
+    let layers = &settings.layers;
     // Credential cases are handshake cases.
     let handshakes = layers.is_empty() || layers.contains(&Layer::Handshake);
     let credentials = &target.credentials;
-    let mut checks: Vec<&'static str> = crate::checks::CHECKS
+    crate::checks::CHECKS
         .iter()
-        .map(|c| c.name)
-        .filter(|name| match *name {
-            "refuses_without_credentials" | "refuses_wrong_credentials" => {
-                handshakes && credentials.has_secrets()
-            }
-            "refuses_foreign_origin" => handshakes && credentials.origin.is_some(),
-            _ => true,
+        .copied()
+        .filter(|check| match check.needs {
+            Needs::Nothing => true,
+            Needs::Secrets => handshakes && credentials.has_secrets(),
+            Needs::Origin => handshakes && credentials.origin.is_some(),
+            Needs::Spawn => spawned,
         })
-        .collect();
-    if spawned {
-        checks.extend(process::PROCESS_CHECKS.iter().map(|(name, _)| *name));
-    }
-    checks
+        .filter(|check| settings.checks.admits(check))
+        .collect()
 }
 
 /// What findings of one check are told apart by: their channel, but for the target process,

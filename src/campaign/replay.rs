@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{by_hand, play, wait_until_up, Finding, Settings};
 use crate::case::{Case, Layer};
 use crate::checks::process::{self, Limits, LEAK_PER_RUN, LEAK_REPLAYS};
-use crate::checks::{judge, Failure, Observed};
+use crate::checks::{judge, Check, Failure, Observed};
 use crate::runner::run_case;
 use crate::shrink::{shrink, Shrunk};
 use crate::target::{Route, Target};
@@ -18,7 +18,7 @@ use crate::watch::{Usage, Watched};
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Property {
     /// This transcript check fails.
-    Check(&'static str),
+    Check(&'static Check),
     /// The target exits; every run starts from a fresh target.
     Crash,
     /// The target writes a panic or a traceback.
@@ -35,15 +35,16 @@ pub(super) enum Property {
 
 impl Property {
     /// The property a saved finding of `check` must show again.
-    pub(super) fn of(check: &str, limits: &Limits) -> Option<Property> {
+    pub(super) fn of(name: &str, limits: &Limits) -> Option<Property> {
+        let check = crate::checks::named(name)?;
         Some(match check {
-            process::TARGET_KEEPS_RUNNING => Property::Crash,
-            process::NO_PANIC_IN_OUTPUT => Property::Alarm,
-            process::CPU_PER_CASE_BOUNDED => Property::Cpu(limits.cpu),
-            process::MEMORY_DOES_NOT_JUMP => Property::Jump(limits.memory_jump),
-            process::MEMORY_DOES_NOT_LEAK => Property::Leak,
-            process::DESCRIPTORS_COME_BACK => Property::Descriptors,
-            name => Property::Check(crate::checks::CHECKS.iter().find(|c| c.name == name)?.name),
+            c if *c == process::TARGET_KEEPS_RUNNING => Property::Crash,
+            c if *c == process::NO_PANIC_IN_OUTPUT => Property::Alarm,
+            c if *c == process::CPU_PER_CASE_BOUNDED => Property::Cpu(limits.cpu),
+            c if *c == process::MEMORY_DOES_NOT_JUMP => Property::Jump(limits.memory_jump),
+            c if *c == process::MEMORY_DOES_NOT_LEAK => Property::Leak,
+            c if *c == process::DESCRIPTORS_COME_BACK => Property::Descriptors,
+            c => Property::Check(c),
         })
     }
 }
@@ -149,7 +150,7 @@ impl Bench<'_> {
                 let grown = after.rss.saturating_sub(before.rss);
                 (grown >= u64::from(LEAK_REPLAYS) * LEAK_PER_RUN).then(|| Rerun {
                     failure: Failure {
-                        check: process::MEMORY_DOES_NOT_LEAK,
+                        check: &process::MEMORY_DOES_NOT_LEAK,
                         step: None,
                         expected: format!(
                             "replaying the case leaves less than {} KiB behind each time",
@@ -172,7 +173,7 @@ impl Bench<'_> {
                 let open = after.fds.saturating_sub(before.fds);
                 (open >= DESCRIPTOR_REPLAYS / 2).then(|| Rerun {
                     failure: Failure {
-                        check: process::DESCRIPTORS_COME_BACK,
+                        check: &process::DESCRIPTORS_COME_BACK,
                         step: None,
                         expected: "the target's descriptors come back down once its connections close".into(),
                         actual: format!(
@@ -318,6 +319,7 @@ impl Bench<'_> {
         let redact = self.target.credentials.redactor();
         Finding {
             check,
+            level: check.level,
             // What the server said or printed may hold a secret it echoed; none is kept.
             summary: redact(&format!(
                 "{check}: {at}{url}: {}",

@@ -64,7 +64,7 @@ pub(super) fn broadcasts_reach_peers(o: &Observed) -> Option<Failure> {
                 None => String::new(),
             };
             failure(
-                "broadcasts_reach_peers",
+                &super::BROADCASTS_REACH_PEERS,
                 record.owed.last().map(|owed| owed.step),
                 format!(
                     "{} gets a broadcast ({names}) after each of: {}",
@@ -89,7 +89,7 @@ pub(super) fn no_stray_broadcasts(o: &Observed) -> Option<Failure> {
         let allowed = record.owed.len() + record.tolerated;
         let stray = record.received.get(allowed)?;
         failure(
-            "no_stray_broadcasts",
+            &super::NO_STRAY_BROADCASTS,
             None,
             format!(
                 "{} gets {} pushed message{} (the broadcasts owed to its own resource)",

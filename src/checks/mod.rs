@@ -13,15 +13,125 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::case::Case;
+use crate::case::{Case, Layer};
 use crate::spec::{parse_json, Admission, Channel, Expectation, Message};
 use crate::transcript::{Connect, Probe, Response, Transcript};
 
-/// A named property every server run is held to.
+/// How much a failed check matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// A deviation from RFC 6455 or HTTP that harms none of the server's users (which close
+    /// code, lax handshake validation, TCP left open after the close): reported, and a failed
+    /// run only with `--strict`.
+    Warning,
+    /// The server fails its users: a crash, a hang, 1011 or 5xx, a dropped connection, lost
+    /// data or broadcasts, credentials not enforced, the spec broken. A failed run.
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// What a check needs before it can judge anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// Credentials to leave out or alter (`--header`, `--cookie`, `--query`, `--token`).
+    Secrets,
+    /// An origin the server is meant to insist on (`--origin`, `x-wsfuzz-origin`).
+    Origin,
+    /// A target process wsfuzz started (`--spawn`).
+    Spawn,
+}
+
+/// What judges a check.
+pub enum Judge {
+    /// A pure function of one case's transcript.
+    Transcript(fn(&Observed) -> Option<Failure>),
+    /// The campaign, from what it watches of a spawned target across cases.
+    Target,
+}
+
+/// A named property a server is held to: its level, the layers whose cases it judges (every
+/// layer when empty), what it verifies, and what judges it.
 pub struct Check {
     pub name: &'static str,
+    pub level: Level,
+    pub layers: &'static [Layer],
+    pub needs: Needs,
     pub about: &'static str,
-    pub run: fn(&Observed) -> Option<Failure>,
+    pub judge: Judge,
+}
+
+impl PartialEq for Check {
+    fn eq(&self, other: &Check) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Check {}
+
+impl std::hash::Hash for Check {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl PartialOrd for Check {
+    fn partial_cmp(&self, other: &Check) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Check {
+    fn cmp(&self, other: &Check) -> std::cmp::Ordering {
+        self.name.cmp(other.name)
+    }
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name)
+    }
+}
+
+/// The check of that name, for names read from flags, files and saved cases.
+pub fn named(name: &str) -> Option<&'static Check> {
+    CHECKS.iter().copied().find(|c| c.name == name)
+}
+
+/// Which checks judge a campaign's cases: all, or those named by `--checks`, less those named
+/// by `--exclude-checks`.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// The checks to run; empty for all.
+    pub only: Vec<&'static Check>,
+    pub exclude: Vec<&'static Check>,
+}
+
+impl Selection {
+    pub fn admits(&self, check: &Check) -> bool {
+        (self.only.is_empty() || self.only.contains(&check)) && !self.exclude.contains(&check)
+    }
 }
 
 /// Everything a check may look at.
@@ -34,7 +144,7 @@ pub struct Observed<'a> {
 /// How a case broke a check.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Failure {
-    pub check: &'static str,
+    pub check: &'static Check,
     /// The step (from 1) whose answer failed, or `None` for the connection or the probe.
     pub step: Option<usize>,
     pub expected: String,
@@ -54,34 +164,193 @@ pub fn refusal_status(status: u16) -> bool {
 /// Codes that say the client sent something wrong (RFC 6455 §7.4.1).
 pub const FITTING_CLOSE_CODES: [u16; 5] = [1002, 1003, 1007, 1008, 1009];
 
+const ALL: &[Layer] = &[];
+const MESSAGES: &[Layer] = &[Layer::Messages, Layer::Clients];
+const WIRE: &[Layer] = &[Layer::Frames, Layer::Disconnect];
+const HANDSHAKE: &[Layer] = &[Layer::Handshake];
+
+/// A check judged from transcripts, that needs nothing more.
+const fn transcript(
+    name: &'static str,
+    level: Level,
+    layers: &'static [Layer],
+    about: &'static str,
+    run: fn(&Observed) -> Option<Failure>,
+) -> Check {
+    Check {
+        name,
+        level,
+        layers,
+        needs: Needs::Nothing,
+        about,
+        judge: Judge::Transcript(run),
+    }
+}
+
+pub static STAYS_RESPONSIVE: Check = transcript(
+    "stays_responsive",
+    Level::Error,
+    ALL,
+    "after every case a fresh connection still gets its handshake (and greeting) in time",
+    stays_responsive,
+);
+pub static NO_INTERNAL_ERROR: Check = transcript(
+    "no_internal_error",
+    Level::Error,
+    ALL,
+    "the server never closes with 1011 nor answers a handshake with HTTP 500, 502, 503 or 504",
+    no_internal_error,
+);
+pub static NO_ABRUPT_CLOSE: Check = transcript("no_abrupt_close", Level::Error, ALL, "the server never ends a connection without a close frame (the client's 1006) after input that is valid at the wire", no_abrupt_close);
+pub static NO_LEAKED_INTERNALS: Check = transcript(
+    "no_leaked_internals",
+    Level::Error,
+    ALL,
+    "no stack trace or exception text in messages, close reasons or HTTP bodies",
+    no_leaked_internals,
+);
+pub static GREETS_ON_CONNECT: Check = transcript(
+    "greets_on_connect",
+    Level::Error,
+    MESSAGES,
+    "a known endpoint accepts the connection and sends the greeting the spec promises, in time",
+    greets_on_connect,
+);
+pub static REFUSES_UNKNOWN_ENDPOINT: Check = transcript(
+    "refuses_unknown_endpoint",
+    Level::Error,
+    MESSAGES,
+    "an unknown or hostile parameter value is refused: HTTP 4xx, or the spec's close code",
+    refuses_unknown_endpoint,
+);
+pub static VALID_REQUEST_GETS_REPLY: Check = transcript(
+    "valid_request_gets_reply",
+    Level::Error,
+    MESSAGES,
+    "a message that matches the spec gets a reply that conforms to its schema, in time",
+    valid_request_gets_reply,
+);
+pub static BAD_INPUT_GETS_ERROR: Check = transcript("bad_input_gets_error", Level::Error, MESSAGES, "bad input gets a message the spec declares (its error envelope, say) or a close, in time: never silence, nor a message the spec does not declare", bad_input_gets_error);
+pub static BAD_INPUT_CLOSE_CODE: Check = transcript(
+    "bad_input_close_code",
+    Level::Warning,
+    MESSAGES,
+    "a close in answer to bad input says why: 1002, 1003, 1007, 1008 or 1009 (RFC 6455 §7.4.1)",
+    bad_input_close_code,
+);
+pub static SERVER_FOLLOWS_RFC6455: Check = transcript("server_follows_rfc6455", Level::Error, ALL, "the server's frames and handshake answers follow RFC 6455: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, valid close codes", wire::server_follows_rfc6455);
+pub static HANDSHAKE_REFUSED_CLEANLY: Check = transcript(
+    "handshake_refused_cleanly",
+    Level::Warning,
+    HANDSHAKE,
+    "a WebSocket handshake RFC 6455 forbids gets HTTP 4xx, not 101 (§4.2.1)",
+    wire::handshake_refused_cleanly,
+);
+pub static BAD_FRAMES_FAIL_THE_CONNECTION: Check = transcript("bad_frames_fail_the_connection", Level::Warning, WIRE, "a frame that breaks the protocol gets a close with the fitting code (1002, 1007, 1009), in time (§7.1.7, §7.4.1)", wire::bad_frames_fail_the_connection);
+pub static VALID_FRAMES_KEEP_THE_CONNECTION: Check = transcript("valid_frames_keep_the_connection", Level::Error, WIRE, "after valid frames the connection is kept: a ping gets its pong, and no protocol error is claimed", wire::valid_frames_keep_the_connection);
+pub static ANSWERS_CLOSE_WITH_CLOSE: Check = transcript(
+    "answers_close_with_close",
+    Level::Warning,
+    WIRE,
+    "a client's close frame gets a close frame back (§5.5.1)",
+    wire::answers_close_with_close,
+);
+pub static CLOSES_TCP_AFTER_CLOSE: Check = transcript(
+    "closes_tcp_after_close",
+    Level::Warning,
+    WIRE,
+    "once the closing handshake is done, the server closes the TCP connection (§7.1.1)",
+    wire::closes_tcp_after_close,
+);
+pub static BYSTANDER_UNAFFECTED: Check = transcript(
+    "bystander_unaffected",
+    Level::Error,
+    &[Layer::Frames, Layer::Disconnect, Layer::Handshake],
+    "a client connected while a wire case runs keeps being served",
+    wire::bystander_unaffected,
+);
+pub static REFUSES_WITHOUT_CREDENTIALS: Check = Check { needs: Needs::Secrets, ..transcript("refuses_without_credentials", Level::Error, HANDSHAKE, "with credentials given (--header, --cookie, --query, --token), a handshake without them is refused: HTTP 401 or 403, or a close with 1008", wire::refuses_without_credentials) };
+pub static REFUSES_WRONG_CREDENTIALS: Check = Check {
+    needs: Needs::Secrets,
+    ..transcript(
+        "refuses_wrong_credentials",
+        Level::Error,
+        HANDSHAKE,
+        "with credentials given, a handshake with each secret altered by one character is refused",
+        wire::refuses_wrong_credentials,
+    )
+};
+pub static REFUSES_FOREIGN_ORIGIN: Check = Check { needs: Needs::Origin, ..transcript("refuses_foreign_origin", Level::Error, HANDSHAKE, "with an origin given (--origin, or the spec's x-wsfuzz-origin), the right credentials sent from a foreign Origin are refused (cross-site WebSocket hijacking)", wire::refuses_foreign_origin) };
+pub static BROADCASTS_REACH_PEERS: Check = transcript("broadcasts_reach_peers", Level::Error, &[Layer::Clients], "in a scenario of several clients, each client still connected gets every broadcast the spec owes it (x-wsfuzz-on: broadcast), however others left", clients::broadcasts_reach_peers);
+pub static NO_STRAY_BROADCASTS: Check = transcript("no_stray_broadcasts", Level::Error, &[Layer::Clients], "no client gets pushed messages it is not owed: none from other resources, none for failed or refused requests, none echoed to the sender", clients::no_stray_broadcasts);
+
 /// Every check, in the order findings are reported.
-pub const CHECKS: &[Check] = &[
-    Check { name: "stays_responsive", about: "after every case a fresh connection still gets its handshake (and greeting) in time", run: stays_responsive },
-    Check { name: "no_internal_error", about: "the server never closes with 1011 nor answers a handshake with HTTP 500, 502, 503 or 504", run: no_internal_error },
-    Check { name: "no_abrupt_close", about: "the server never ends a connection without a close frame (the client's 1006)", run: no_abrupt_close },
-    Check { name: "no_leaked_internals", about: "no stack trace or exception text in messages, close reasons or HTTP bodies", run: no_leaked_internals },
-    Check { name: "greets_on_connect", about: "a known endpoint accepts the connection and sends the greeting the spec promises, in time", run: greets_on_connect },
-    Check { name: "refuses_unknown_endpoint", about: "an unknown or hostile parameter value is refused: HTTP 4xx, or the spec's close code", run: refuses_unknown_endpoint },
-    Check { name: "valid_request_gets_reply", about: "a message that matches the spec gets a reply that conforms to its schema, in time", run: valid_request_gets_reply },
-    Check { name: "bad_input_gets_error", about: "bad input gets the spec's error envelope or a close with 1002, 1003, 1007, 1008 or 1009, in time", run: bad_input_gets_error },
-    Check { name: "server_follows_rfc6455", about: "the server's frames and handshake answers follow RFC 6455: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, valid close codes", run: wire::server_follows_rfc6455 },
-    Check { name: "handshake_refused_cleanly", about: "a handshake RFC 6455 forbids gets HTTP 4xx; an odd but allowed one gets 101 or 4xx; never silence or a dropped connection", run: wire::handshake_refused_cleanly },
-    Check { name: "bad_frames_fail_the_connection", about: "a frame that breaks the protocol gets a close with the fitting code (1002, 1007, 1009), in time", run: wire::bad_frames_fail_the_connection },
-    Check { name: "valid_frames_keep_the_connection", about: "after valid frames a ping gets its pong, and a client's close gets a close", run: wire::valid_frames_keep_the_connection },
-    Check { name: "closes_tcp_after_close", about: "once the closing handshake is done, the server closes the TCP connection", run: wire::closes_tcp_after_close },
-    Check { name: "bystander_unaffected", about: "a client connected while a wire case runs keeps being served", run: wire::bystander_unaffected },
-    Check { name: "refuses_without_credentials", about: "with credentials given (--header, --cookie, --query, --token), a handshake without them is refused: HTTP 401 or 403, or a close with 1008", run: wire::refuses_without_credentials },
-    Check { name: "refuses_wrong_credentials", about: "with credentials given, a handshake with each secret altered by one character is refused", run: wire::refuses_wrong_credentials },
-    Check { name: "refuses_foreign_origin", about: "with an origin given (--origin, or the spec's x-wsfuzz-origin), the right credentials sent from a foreign Origin are refused (cross-site WebSocket hijacking)", run: wire::refuses_foreign_origin },
-    Check { name: "broadcasts_reach_peers", about: "in a scenario of several clients, each client still connected gets every broadcast the spec owes it (x-wsfuzz-on: broadcast), however others left", run: clients::broadcasts_reach_peers },
-    Check { name: "no_stray_broadcasts", about: "no client gets pushed messages it is not owed: none from other resources, none for failed or refused requests, none echoed to the sender", run: clients::no_stray_broadcasts },
+pub static CHECKS: &[&Check] = &[
+    &STAYS_RESPONSIVE,
+    &NO_INTERNAL_ERROR,
+    &NO_ABRUPT_CLOSE,
+    &NO_LEAKED_INTERNALS,
+    &GREETS_ON_CONNECT,
+    &REFUSES_UNKNOWN_ENDPOINT,
+    &VALID_REQUEST_GETS_REPLY,
+    &BAD_INPUT_GETS_ERROR,
+    &BAD_INPUT_CLOSE_CODE,
+    &SERVER_FOLLOWS_RFC6455,
+    &HANDSHAKE_REFUSED_CLEANLY,
+    &BAD_FRAMES_FAIL_THE_CONNECTION,
+    &VALID_FRAMES_KEEP_THE_CONNECTION,
+    &ANSWERS_CLOSE_WITH_CLOSE,
+    &CLOSES_TCP_AFTER_CLOSE,
+    &BYSTANDER_UNAFFECTED,
+    &REFUSES_WITHOUT_CREDENTIALS,
+    &REFUSES_WRONG_CREDENTIALS,
+    &REFUSES_FOREIGN_ORIGIN,
+    &BROADCASTS_REACH_PEERS,
+    &NO_STRAY_BROADCASTS,
+    &process::TARGET_KEEPS_RUNNING,
+    &process::NO_PANIC_IN_OUTPUT,
+    &process::CPU_PER_CASE_BOUNDED,
+    &process::MEMORY_DOES_NOT_JUMP,
+    &process::MEMORY_DOES_NOT_LEAK,
+    &process::DESCRIPTORS_COME_BACK,
 ];
+
+/// Every check as `wsfuzz checks` lists it: name, level, layers, and what it verifies.
+pub fn listing() -> String {
+    let mut out = String::new();
+    for check in CHECKS {
+        let layers = match check.layers {
+            [] => "every layer".to_string(),
+            layers => layers
+                .iter()
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let needs = match check.needs {
+            Needs::Nothing => "",
+            Needs::Secrets => "; with credentials given",
+            Needs::Origin => "; with an origin given",
+            Needs::Spawn => "; with --spawn",
+        };
+        out.push_str(&format!(
+            "{} ({}; {layers}{needs})\n    {}\n",
+            check.name,
+            check.level.name(),
+            check.about
+        ));
+    }
+    out
+}
 
 /// Runs every check on one transcript.
 pub fn judge(observed: &Observed) -> Vec<Failure> {
     CHECKS
         .iter()
-        .filter_map(|check| (check.run)(observed))
+        .filter_map(|check| match check.judge {
+            Judge::Transcript(run) => run(observed),
+            Judge::Target => None,
+        })
         .collect()
 }
 
@@ -117,7 +386,7 @@ fn endpoint_refused(t: &Transcript, index: usize, response: &Response) -> bool {
 }
 
 fn failure(
-    check: &'static str,
+    check: &'static Check,
     step: Option<usize>,
     expected: impl Into<String>,
     actual: impl Into<String>,
@@ -137,7 +406,7 @@ fn stays_responsive(o: &Observed) -> Option<Failure> {
             crate::case::abbreviate(&o.transcript.url)
         );
         return failure(
-            "stays_responsive",
+            &STAYS_RESPONSIVE,
             None,
             "every handshake is answered in time",
             actual,
@@ -145,7 +414,7 @@ fn stays_responsive(o: &Observed) -> Option<Failure> {
     }
     match &o.transcript.probe {
         Some(Probe::Failed { error }) => failure(
-            "stays_responsive",
+            &STAYS_RESPONSIVE,
             None,
             "a fresh connection after the case is served in time",
             format!("the probe connection failed: {error}"),
@@ -157,12 +426,12 @@ fn stays_responsive(o: &Observed) -> Option<Failure> {
 fn no_internal_error(o: &Observed) -> Option<Failure> {
     let expected = "no 1011 close and no HTTP 500, 502, 503 or 504";
     if let Some(actual) = wire::internal_error(o) {
-        return failure("no_internal_error", None, expected, actual);
+        return failure(&NO_INTERNAL_ERROR, None, expected, actual);
     }
     if let Connect::Refused { status, body } = &o.transcript.connect {
         if internal_status(*status) {
             return failure(
-                "no_internal_error",
+                &NO_INTERNAL_ERROR,
                 None,
                 expected,
                 format!(
@@ -181,7 +450,7 @@ fn no_internal_error(o: &Observed) -> Option<Failure> {
             }
         )
     })?;
-    failure("no_internal_error", step, expected, response.to_string())
+    failure(&NO_INTERNAL_ERROR, step, expected, response.to_string())
 }
 
 /// Whether the server was down after the case: then what its connections suffered is its
@@ -197,7 +466,7 @@ fn no_abrupt_close(o: &Observed) -> Option<Failure> {
     let expected = "every connection the server ends, it ends with a close frame";
     if let Connect::Broken { error } = &o.transcript.connect {
         return failure(
-            "no_abrupt_close",
+            &NO_ABRUPT_CLOSE,
             None,
             expected,
             format!("the connection broke during the handshake: {error}"),
@@ -205,7 +474,7 @@ fn no_abrupt_close(o: &Observed) -> Option<Failure> {
     }
     let (step, response) =
         responses(o.transcript).find(|(_, r)| matches!(r, Response::Dropped { .. }))?;
-    failure("no_abrupt_close", step, expected, response.to_string())
+    failure(&NO_ABRUPT_CLOSE, step, expected, response.to_string())
 }
 
 /// Shapes of stack traces and exception messages from common server stacks.
@@ -251,7 +520,7 @@ fn no_leaked_internals(o: &Observed) -> Option<Failure> {
     if let Connect::Refused { body, .. } = &o.transcript.connect {
         if let Some(found) = leak(body) {
             return failure(
-                "no_leaked_internals",
+                &NO_LEAKED_INTERNALS,
                 None,
                 expected,
                 format!(
@@ -269,7 +538,7 @@ fn no_leaked_internals(o: &Observed) -> Option<Failure> {
         };
         let found = leak(text)?;
         failure(
-            "no_leaked_internals",
+            &NO_LEAKED_INTERNALS,
             step,
             expected,
             format!("{response}, which shows `{found}`"),
@@ -320,7 +589,7 @@ fn greets_on_connect(o: &Observed) -> Option<Failure> {
     match &t.connect {
         Connect::Refused { status, .. } if !internal_status(*status) => {
             return failure(
-                "greets_on_connect",
+                &GREETS_ON_CONNECT,
                 None,
                 expected,
                 format!("the handshake was refused with HTTP {status}"),
@@ -338,7 +607,7 @@ fn greets_on_connect(o: &Observed) -> Option<Failure> {
         },
         other => other.to_string(),
     };
-    failure("greets_on_connect", None, expected, actual)
+    failure(&GREETS_ON_CONNECT, None, expected, actual)
 }
 
 fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
@@ -355,7 +624,7 @@ fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
         Connect::Refused { status, .. } if refusal_status(*status) => return None,
         Connect::Refused { status, .. } if !internal_status(*status) => {
             return failure(
-                "refuses_unknown_endpoint",
+                &REFUSES_UNKNOWN_ENDPOINT,
                 None,
                 expected,
                 format!("the handshake got HTTP {status}"),
@@ -389,7 +658,7 @@ fn refuses_unknown_endpoint(o: &Observed) -> Option<Failure> {
         }
         other => format!("the connection was accepted and then: {other}"),
     };
-    failure("refuses_unknown_endpoint", None, expected, actual)
+    failure(&REFUSES_UNKNOWN_ENDPOINT, None, expected, actual)
 }
 
 fn valid_request_gets_reply(o: &Observed) -> Option<Failure> {
@@ -427,45 +696,66 @@ fn valid_request_gets_reply(o: &Observed) -> Option<Failure> {
         } else {
             names(replies)
         };
-        failure("valid_request_gets_reply", Some(i + 1), expected, actual)
+        failure(&VALID_REQUEST_GETS_REPLY, Some(i + 1), expected, actual)
     })
+}
+
+/// Every message the spec says the server may send on a channel: what it sends unasked or in
+/// reply, its errors and its broadcasts.
+fn declared(channel: &Channel) -> Vec<&Message> {
+    channel
+        .greeting
+        .iter()
+        .chain(channel.operations.iter().flat_map(|op| &op.replies))
+        .chain(&channel.errors)
+        .chain(channel.broadcasts.iter().flat_map(|b| &b.messages))
+        .collect()
+}
+
+/// Why step `index`'s input counts as bad, for the reports; `None` for input that is not.
+fn bad_input(step: &crate::transcript::StepRecord, response: &Response) -> Option<String> {
+    match &step.expectation {
+        Expectation::Reject { why } => Some(why.clone()),
+        // A served request's reply is `valid_request_gets_reply`'s to judge.
+        Expectation::Either {
+            operation: Some(_), ..
+        } if matches!(response, Response::Text { .. }) => None,
+        Expectation::Either { why, .. } => Some(why.clone()),
+        _ => None,
+    }
 }
 
 fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
     let channel = o.channel;
+    // With an error envelope declared, bad input gets it (or, where the input may be served, a
+    // reply). A plain AsyncAPI document lists what the server sends without saying which is
+    // the error: then any message it declares is an answer.
+    let answers: Vec<&Message> = match channel.errors.is_empty() {
+        true => declared(channel),
+        false => channel.errors.iter().collect(),
+    };
+    let replies: Vec<&Message> = channel
+        .operations
+        .iter()
+        .flat_map(|op| &op.replies)
+        .collect();
     o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
         let response = &step.response;
-        let either = match &step.expectation {
-            Expectation::Reject { .. } => false,
-            // A served request's reply is `valid_request_gets_reply`'s to judge.
-            Expectation::Either {
-                operation: Some(_), ..
-            } if matches!(response, Response::Text { .. }) => return None,
-            Expectation::Either { .. } => true,
-            _ => return None,
-        };
+        let why = bad_input(step, response)?;
+        let either = matches!(step.expectation, Expectation::Either { .. });
         let actual = match response {
-            Response::Skipped => return None,
+            Response::Skipped | Response::Closed { .. } => return None,
             _ if judged_apart(response) || endpoint_refused(o.transcript, i, response) => {
                 return None
             }
-            Response::Closed {
-                code: Some(code), ..
-            } if FITTING_CLOSE_CODES.contains(code) => return None,
             Response::Text { text } => {
-                if conforms(text, &channel.errors).is_ok() {
-                    return None;
-                }
-                let replies: Vec<Message> = channel
-                    .operations
-                    .iter()
-                    .flat_map(|op| op.replies.iter().cloned())
-                    .collect();
-                if either && conforms(text, &replies).is_ok() {
+                let parsed = parse_json(text);
+                let fits = |m: &&Message| m.matches_text(text, parsed.as_ref());
+                if answers.iter().any(fits) || (either && replies.iter().any(fits)) {
                     return None;
                 }
                 match channel.errors.is_empty() {
-                    true => format!("{response}, and the spec declares no error message"),
+                    true => format!("{response}, which is no message the spec declares"),
                     false => format!(
                         "{response}, which {}",
                         conforms(text, &channel.errors).unwrap_err()
@@ -474,24 +764,39 @@ fn bad_input_gets_error(o: &Observed) -> Option<Failure> {
             }
             other => other.to_string(),
         };
-        let mut expected = String::new();
-        if !channel.errors.is_empty() {
-            expected.push_str(&format!("{} or ", names(&channel.errors)));
-        }
-        expected.push_str("a close with 1002, 1003, 1007, 1008 or 1009");
-        if either {
+        let mut expected = match channel.errors.is_empty() {
+            true => "a message the spec declares, or a close".to_string(),
+            false => format!("{} or a close", names(&channel.errors)),
+        };
+        if either && !channel.errors.is_empty() {
             expected.push_str(", or a conforming reply");
         }
-        let why = match &step.expectation {
-            Expectation::Reject { why } | Expectation::Either { why, .. } => why.as_str(),
-            _ => "",
-        };
         failure(
-            "bad_input_gets_error",
+            &BAD_INPUT_GETS_ERROR,
             Some(i + 1),
             format!("{expected} (the input was {why})"),
             actual,
         )
+    })
+}
+
+fn bad_input_close_code(o: &Observed) -> Option<Failure> {
+    o.transcript.steps.iter().enumerate().find_map(|(i, step)| {
+        let response = &step.response;
+        let why = bad_input(step, response)?;
+        match response {
+            Response::Closed {
+                code: Some(code), ..
+            } if FITTING_CLOSE_CODES.contains(code) || matches!(code, 1011 | 4000..=4999) => None,
+            Response::Closed { .. } if endpoint_refused(o.transcript, i, response) => None,
+            Response::Closed { .. } => failure(
+                &BAD_INPUT_CLOSE_CODE,
+                Some(i + 1),
+                format!("a close with 1002, 1003, 1007, 1008, 1009 or an application's 4000-4999 (the input was {why})"),
+                response.to_string(),
+            ),
+            _ => None,
+        }
     })
 }
 
@@ -550,7 +855,7 @@ mod tests {
             channel,
         })
         .into_iter()
-        .map(|f| f.check)
+        .map(|f| f.check.name)
         .collect()
     }
 
@@ -624,10 +929,12 @@ mod tests {
             ),
             ["bad_input_gets_error"]
         );
+        // A close is an answer; which code it carries is a warning's business.
         assert_eq!(
             judge_one("greeting", greeting(), garbage(), closed(1000)),
-            ["bad_input_gets_error"]
+            ["bad_input_close_code"]
         );
+        assert!(judge_one("greeting", greeting(), garbage(), closed(4400)).is_empty());
         assert_eq!(
             judge_one("greeting", greeting(), garbage(), text(STATUS)),
             ["bad_input_gets_error"]
@@ -740,7 +1047,7 @@ mod tests {
             channel,
         })
         .into_iter()
-        .map(|f| f.check)
+        .map(|f| f.check.name)
         .collect();
         assert_eq!(found, ["stays_responsive"]);
     }

@@ -3,25 +3,42 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::Failure;
+use super::{Check, Failure, Judge, Level, Needs};
 use crate::watch::{Exit, Usage};
 
-pub const TARGET_KEEPS_RUNNING: &str = "target_keeps_running";
-pub const NO_PANIC_IN_OUTPUT: &str = "no_panic_in_output";
-pub const CPU_PER_CASE_BOUNDED: &str = "cpu_per_case_bounded";
-pub const MEMORY_DOES_NOT_JUMP: &str = "memory_does_not_jump";
-pub const MEMORY_DOES_NOT_LEAK: &str = "memory_does_not_leak";
-pub const DESCRIPTORS_COME_BACK: &str = "descriptors_come_back";
+/// A check judged by the campaign from what it watches of a spawned target.
+const fn watched(name: &'static str, level: Level, about: &'static str) -> Check {
+    Check {
+        name,
+        level,
+        layers: &[],
+        needs: Needs::Spawn,
+        about,
+        judge: Judge::Target,
+    }
+}
 
-/// The checks on a spawned target, with what each holds it to, for `--help`-like listings.
-pub const PROCESS_CHECKS: [(&str, &str); 6] = [
-    (TARGET_KEEPS_RUNNING, "the target process never exits or dies of a signal while it is fuzzed"),
-    (NO_PANIC_IN_OUTPUT, "the target writes no panic, traceback or fatal error (Rust, Python, Go, Node.js, JVM, sanitizers)"),
-    (CPU_PER_CASE_BOUNDED, "no case costs the target more CPU than --max-case-cpu, nor 20 times the median case"),
-    (MEMORY_DOES_NOT_JUMP, "no case raises the target's peak resident memory by more than --max-memory-jump"),
-    (MEMORY_DOES_NOT_LEAK, "resident memory does not keep growing: at most --max-memory-growth over the campaign, and no case leaves 64 KiB or more behind each time it is replayed"),
-    (DESCRIPTORS_COME_BACK, "open file descriptors come back down after connections close: at most --max-fd-growth more than after warm-up"),
-];
+pub static TARGET_KEEPS_RUNNING: Check = watched(
+    "target_keeps_running",
+    Level::Error,
+    "the target process never exits or dies of a signal while it is fuzzed",
+);
+// A traceback the target logged while every client was answered well is a handled exception
+// (a protocol error its library closed with 1002, say): what the client saw wrong is judged by
+// the checks of what it saw.
+pub static NO_PANIC_IN_OUTPUT: Check = watched("no_panic_in_output", Level::Warning, "the target writes no panic, traceback or fatal error (Rust, Python, Go, Node.js, JVM, sanitizers)");
+pub static CPU_PER_CASE_BOUNDED: Check = watched(
+    "cpu_per_case_bounded",
+    Level::Error,
+    "no case costs the target more CPU than --max-case-cpu, nor 20 times the median case",
+);
+pub static MEMORY_DOES_NOT_JUMP: Check = watched(
+    "memory_does_not_jump",
+    Level::Error,
+    "no case raises the target's peak resident memory by more than --max-memory-jump",
+);
+pub static MEMORY_DOES_NOT_LEAK: Check = watched("memory_does_not_leak", Level::Error, "resident memory does not keep growing: at most --max-memory-growth over the campaign, and no case leaves 64 KiB or more behind each time it is replayed");
+pub static DESCRIPTORS_COME_BACK: Check = watched("descriptors_come_back", Level::Error, "open file descriptors come back down after connections close: at most --max-fd-growth more than after warm-up");
 
 /// Thresholds for the resource checks.
 #[derive(Clone, Copy, Debug)]
@@ -201,12 +218,12 @@ fn mib(bytes: u64) -> String {
 }
 
 impl Excess {
-    pub fn check(&self) -> &'static str {
+    pub fn check(&self) -> &'static Check {
         match self {
-            Excess::Cpu { .. } => CPU_PER_CASE_BOUNDED,
-            Excess::Jump { .. } => MEMORY_DOES_NOT_JUMP,
-            Excess::Leak { .. } => MEMORY_DOES_NOT_LEAK,
-            Excess::Descriptors { .. } => DESCRIPTORS_COME_BACK,
+            Excess::Cpu { .. } => &CPU_PER_CASE_BOUNDED,
+            Excess::Jump { .. } => &MEMORY_DOES_NOT_JUMP,
+            Excess::Leak { .. } => &MEMORY_DOES_NOT_LEAK,
+            Excess::Descriptors { .. } => &DESCRIPTORS_COME_BACK,
         }
     }
 
@@ -254,7 +271,7 @@ impl Excess {
 /// The failure for a target that ended during a case.
 pub fn crashed(exit: &Exit) -> Failure {
     Failure {
-        check: TARGET_KEEPS_RUNNING,
+        check: &TARGET_KEEPS_RUNNING,
         step: None,
         expected: "the target keeps running".into(),
         actual: format!("the target {} during the case", exit.status),
@@ -269,7 +286,7 @@ pub fn alarmed(lines: &[String]) -> Option<Failure> {
         n => format!(" (and {} more such lines)", n - 1),
     };
     Some(Failure {
-        check: NO_PANIC_IN_OUTPUT,
+        check: &NO_PANIC_IN_OUTPUT,
         step: None,
         expected: "no panic, traceback or fatal error in the target's output".into(),
         actual: format!("it wrote: {}{more}", crate::case::abbreviate(first)),

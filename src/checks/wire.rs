@@ -21,7 +21,7 @@ fn alive<'o>(o: &'o Observed) -> Option<&'o WireRecord> {
 pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
     let first = wire(o)?.violations.first()?;
     failure(
-        "server_follows_rfc6455",
+        &super::SERVER_FOLLOWS_RFC6455,
         None,
         "frames and handshake answers as RFC 6455 has them",
         format!("the server sent {first}"),
@@ -42,7 +42,7 @@ pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
         (Answer::Status { status: 101 }, Some(_)) => "HTTP 101: the server accepted it".to_string(),
         (answer, _) => answer.to_string(),
     };
-    failure("handshake_refused_cleanly", None, expected, actual)
+    failure(&super::HANDSHAKE_REFUSED_CLEANLY, None, expected, actual)
 }
 
 pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
@@ -83,7 +83,7 @@ pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
         false => format!("a close {wanted}, then TCP closed (frame {at} is {what})"),
     };
     failure(
-        "bad_frames_fail_the_connection",
+        &super::BAD_FRAMES_FAIL_THE_CONNECTION,
         Some(*at),
         expected,
         actual,
@@ -92,41 +92,52 @@ pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
 
 pub(super) fn valid_frames_keep_the_connection(o: &Observed) -> Option<Failure> {
     let w = alive(o)?;
-    let actual = match (&w.obligation, &w.after) {
-        (
-            _,
-            Response::Skipped
-            | Response::TooLarge { .. }
-            | Response::Closed {
-                code: Some(1011), ..
-            },
-        ) => return None,
-        (Obligation::KeepOpen, Response::Text { .. }) => return None,
+    if w.obligation != Obligation::KeepOpen {
+        return None;
+    }
+    let actual = match &w.after {
+        Response::Skipped
+        | Response::Text { .. }
+        | Response::TooLarge { .. }
+        | Response::Closed { code: None, .. }
+        | Response::Closed {
+            code: Some(1011), ..
+        } => return None,
         // The application may close for its own reasons (binary not wanted, say); a protocol error it may not claim.
-        (
-            Obligation::KeepOpen,
-            Response::Closed {
-                code: Some(code), ..
-            },
-        ) if !matches!(code, 1002 | 1007) => return None,
-        (Obligation::KeepOpen, Response::Closed { code: None, .. }) => return None,
-        (Obligation::Close { .. }, Response::Closed { .. }) => return None,
-        // The client wrote on after its own close, which RFC 6455 forbids it: the reset that
-        // may bring can swallow the server's close frame, so a drop proves nothing here.
-        (Obligation::Close { at }, Response::Dropped { .. }) if frames_written(o) > *at => {
-            return None
-        }
-        (Obligation::KeepOpen, Response::Closed { .. }) => {
+        Response::Closed {
+            code: Some(code), ..
+        } if !matches!(code, 1002 | 1007) => return None,
+        Response::Closed { .. } => {
             format!("{}, a protocol error for frames that have none", w.after)
         }
-        (Obligation::KeepOpen | Obligation::Close { .. }, other) => other.to_string(),
-        _ => return None,
+        other => other.to_string(),
     };
-    let expected = match w.obligation {
-        Obligation::Close { at } => format!("a close frame in answer to the client's (frame {at})"),
-        _ => "a pong for a ping after valid frames".to_string(),
+    failure(
+        &super::VALID_FRAMES_KEEP_THE_CONNECTION,
+        None,
+        "a pong for a ping after valid frames",
+        actual,
+    )
+}
+
+pub(super) fn answers_close_with_close(o: &Observed) -> Option<Failure> {
+    let w = alive(o)?;
+    let Obligation::Close { at } = w.obligation else {
+        return None;
     };
-    failure("valid_frames_keep_the_connection", None, expected, actual)
+    let actual = match &w.after {
+        Response::Closed { .. } | Response::Skipped | Response::TooLarge { .. } => return None,
+        // The client wrote on after its own close, which RFC 6455 forbids it: the reset that
+        // may bring can swallow the server's close frame, so a drop proves nothing here.
+        Response::Dropped { .. } if frames_written(o) > at => return None,
+        other => other.to_string(),
+    };
+    failure(
+        &super::ANSWERS_CLOSE_WITH_CLOSE,
+        None,
+        format!("a close frame in answer to the client's (frame {at})"),
+        actual,
+    )
 }
 
 /// How many frames (messages included) the case writes.
@@ -144,7 +155,7 @@ pub(super) fn closes_tcp_after_close(o: &Observed) -> Option<Failure> {
         return None;
     }
     failure(
-        "closes_tcp_after_close",
+        &super::CLOSES_TCP_AFTER_CLOSE,
         None,
         "the server closes the TCP connection once the closing handshake is done (§7.1.1)",
         format!(
@@ -157,7 +168,7 @@ pub(super) fn closes_tcp_after_close(o: &Observed) -> Option<Failure> {
 pub(super) fn bystander_unaffected(o: &Observed) -> Option<Failure> {
     match &alive(o)?.bystander {
         Some(Probe::Failed { error }) => failure(
-            "bystander_unaffected",
+            &super::BYSTANDER_UNAFFECTED,
             None,
             "a client connected while the case ran still gets a pong for its ping",
             format!("the bystander: {error}"),
@@ -212,7 +223,7 @@ pub(super) fn refuses_without_credentials(o: &Observed) -> Option<Failure> {
     credentials_refused(
         o,
         Change::Without,
-        "refuses_without_credentials",
+        &super::REFUSES_WITHOUT_CREDENTIALS,
         "without its credentials",
     )
 }
@@ -221,7 +232,7 @@ pub(super) fn refuses_wrong_credentials(o: &Observed) -> Option<Failure> {
     credentials_refused(
         o,
         Change::Wrong,
-        "refuses_wrong_credentials",
+        &super::REFUSES_WRONG_CREDENTIALS,
         "with credentials altered by one character",
     )
 }
@@ -230,7 +241,7 @@ pub(super) fn refuses_wrong_credentials(o: &Observed) -> Option<Failure> {
 fn credentials_refused(
     o: &Observed,
     change: Change,
-    check: &'static str,
+    check: &'static super::Check,
     sent: &str,
 ) -> Option<Failure> {
     if o.case.credentials? != change {
@@ -255,7 +266,7 @@ pub(super) fn refuses_foreign_origin(o: &Observed) -> Option<Failure> {
     credentials_refused(
         o,
         Change::ForeignOrigin,
-        "refuses_foreign_origin",
+        &super::REFUSES_FOREIGN_ORIGIN,
         &format!(
             "with `Origin: {FOREIGN_ORIGIN}` and the right credentials (cross-site WebSocket hijacking: a page on any site can use the connection)"
         ),

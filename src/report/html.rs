@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{count, how_shrunk, saved_cases, saved_new};
+use super::{how_shrunk, saved_cases, saved_new};
 use crate::campaign::{shell_quote, Finding, Report};
+use crate::checks::Level;
 
 /// Most transcript events shown per finding; a flood of frames stays readable (the JSON report has all).
 const SHOWN_EVENTS: usize = 2_000;
@@ -21,6 +22,8 @@ th, td { text-align: left; padding: .15em .8em .15em 0; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .failed { color: #b3261e; font-weight: 600; }
 .passed { color: #1b6e2d; }
+.warned { color: #8a5a00; font-weight: 600; }
+section.finding.warning { border-left-color: #e3a008; }
 section.finding { border: 1px solid #d0d0d7; border-left: 5px solid #b3261e; border-radius: 6px; padding: .8em 1em; margin: 1.2em 0; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: .7em 0; }
 dt { color: #5f6368; }
@@ -44,7 +47,7 @@ pub fn html(report: &Report) -> String {
     let stats = &report.stats;
     let mut out = String::new();
     let found = report.findings.len();
-    let verdict = count(found, "finding", "findings");
+    let verdict = super::tally(report);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -55,7 +58,7 @@ pub fn html(report: &Report) -> String {
     let _ = writeln!(
         out,
         "<p class=\"verdict {}\" id=\"verdict\">{verdict}: {} cases in {:.2} s ({:.0} cases/s), seed {}</p>",
-        if found == 0 { "clean" } else { "found" },
+        if report.failed() { "found" } else { "clean" },
         stats.cases,
         stats.seconds,
         stats.cases_per_second,
@@ -91,10 +94,14 @@ pub fn html(report: &Report) -> String {
             .filter(|(_, f)| f.check == check)
             .map(|(n, _)| format!("<a href=\"#finding-{0}\">finding {0}</a>", n + 1))
             .collect();
-        let result = if numbers.is_empty() {
-            "<td class=\"passed\">passed</td>".to_string()
-        } else {
-            format!("<td class=\"failed\">failed: {}</td>", numbers.join(", "))
+        let result = match (numbers.is_empty(), check.level) {
+            (true, _) => "<td class=\"passed\">passed</td>".to_string(),
+            (false, Level::Error) => {
+                format!("<td class=\"failed\">failed: {}</td>", numbers.join(", "))
+            }
+            (false, Level::Warning) => {
+                format!("<td class=\"warned\">warning: {}</td>", numbers.join(", "))
+            }
         };
         let _ = writeln!(out, "<tr><td><code>{check}</code></td>{result}</tr>");
     }
@@ -130,7 +137,8 @@ pub fn html(report: &Report) -> String {
 fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) {
     let _ = writeln!(
         out,
-        "<section class=\"finding\" id=\"finding-{n}\">\n<h2>Finding {n} of {of}: <code>{}</code> on channel <code>{}</code></h2>",
+        "<section class=\"finding {0}\" id=\"finding-{n}\">\n<h2>Finding {n} of {of} ({0}): <code>{1}</code> on channel <code>{2}</code></h2>",
+        f.level.name(),
         f.check,
         text(&f.channel)
     );

@@ -23,7 +23,7 @@ pub fn junit(report: &Report) -> String {
                 report
                     .findings
                     .iter()
-                    .any(|f| f.channel == channel && f.check == **check)
+                    .any(|f| f.channel == channel && f.check == **check && report.fails(f))
             })
             .count()
     };
@@ -54,7 +54,7 @@ pub fn junit(report: &Report) -> String {
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
                 xml(&format!("wsfuzz.{channel}")),
-                xml(check)
+                xml(check.name)
             );
             let mine: Vec<&&Finding> = found.iter().filter(|f| f.check == *check).collect();
             let Some(first) = mine.first() else {
@@ -66,10 +66,19 @@ pub fn junit(report: &Report) -> String {
             for (n, f) in mine.iter().enumerate() {
                 write_finding(&mut body, n + 1, mine.len(), f);
             }
+            // A warning that does not fail the run is told, not failed: CI stays green on it.
+            if !report.fails(first) {
+                let _ = writeln!(
+                    out,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    xml(&body)
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
                 ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                xml(check),
+                xml(&format!("{} {}", check.level.name(), check.name)),
                 xml(&first.summary),
                 xml(&body)
             );

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::campaign::{Finding, Report};
+use crate::checks::{Check, Level};
 
 mod events;
 mod html;
@@ -27,13 +28,43 @@ pub fn text(report: &Report) -> String {
     findings(report) + &summary(report, &[])
 }
 
-/// Each finding in full: what failed, the minimal case, what happened, how to reproduce it.
+/// Each finding in full, errors first, then the warnings in a section of their own.
 pub fn findings(report: &Report) -> String {
     let mut out = String::new();
+    let of = report.findings.len();
+    let mut warned = false;
     for (n, finding) in report.findings.iter().enumerate() {
-        write_finding(&mut out, n + 1, report.findings.len(), finding);
+        if finding.level == Level::Warning && !warned {
+            warned = true;
+            let _ = writeln!(
+                out,
+                "Warnings: deviations from RFC 6455 or HTTP that harm none of the server's users{}\n",
+                if report.strict {
+                    " (they fail this run: --strict)"
+                } else {
+                    " (they fail the run only with --strict)"
+                }
+            );
+        }
+        write_finding(&mut out, n + 1, of, finding);
     }
     out
+}
+
+/// `2 errors, 1 warning`, or `no findings`.
+pub(crate) fn tally(report: &Report) -> String {
+    let errors = report.at(Level::Error).count();
+    let warnings = report.at(Level::Warning).count();
+    match (errors, warnings) {
+        (0, 0) => "no findings".to_string(),
+        (_, 0) => count(errors, "error", "errors"),
+        (0, _) => count(warnings, "warning", "warnings"),
+        _ => format!(
+            "{}, {}",
+            count(errors, "error", "errors"),
+            count(warnings, "warning", "warnings")
+        ),
+    }
 }
 
 /// What a person reads in ten seconds: what was tried on each layer and by each check, what
@@ -48,7 +79,7 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         stats.seconds,
         stats.cases_per_second,
         report.seed,
-        count(report.findings.len(), "finding", "findings")
+        tally(report)
     );
     if !stats.layers.is_empty() {
         let per_layer: Vec<String> = stats
@@ -69,19 +100,24 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         );
     }
     let checks = &report.checks;
-    let failed: Vec<&str> = checks
+    let failed: Vec<&Check> = checks
         .iter()
         .copied()
         .filter(|check| report.findings.iter().any(|f| f.check == *check))
         .collect();
+    let errors = failed.iter().filter(|c| c.level == Level::Error).count();
     let _ = writeln!(
         out,
-        "  checks:  {} on every case: {} passed, {} failed",
+        "  checks:  {} on every case: {} passed, {} failed{}",
         checks.len(),
         checks.len() - failed.len(),
-        failed.len()
+        errors,
+        match failed.len() - errors {
+            0 => String::new(),
+            n => format!(", {n} warned"),
+        }
     );
-    let width = failed.iter().map(|c| c.len()).max().unwrap_or(0);
+    let width = failed.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for check in &failed {
         let mine: Vec<(usize, &Finding)> = report
             .findings
@@ -94,9 +130,14 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         channels.dedup();
         let numbers: Vec<String> = mine.iter().map(|(n, _)| (n + 1).to_string()).collect();
         let cases: u64 = mine.iter().map(|(_, f)| f.occurrences).sum();
+        let verdict = match check.level {
+            Level::Error => "FAILED",
+            Level::Warning => "WARNED",
+        };
         let _ = writeln!(
             out,
-            "    FAILED {check:<width$}  on `{}`: {} {} ({})",
+            "    {verdict} {:<width$}  on `{}`: {} {} ({})",
+            check.name,
             channels.join("`, `"),
             if numbers.len() == 1 {
                 "finding"
@@ -213,8 +254,10 @@ pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) 
     };
     let _ = writeln!(
         out,
-        "Finding {n} of {of}: {} on channel `{}`{others}",
-        f.check, f.channel
+        "Finding {n} of {of}: {} {} on channel `{}`{others}",
+        f.level.name(),
+        f.check,
+        f.channel
     );
     let _ = writeln!(out, "  endpoint:  {}", crate::case::abbreviate(&f.endpoint));
     let _ = writeln!(out, "  expected:  {}", f.expected);

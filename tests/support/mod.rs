@@ -513,7 +513,7 @@ pub fn assert_no_findings(report: &Report) {
 
 /// The checks a report's findings failed, in order.
 pub fn checks_of(report: &Report) -> Vec<&'static str> {
-    report.findings.iter().map(|f| f.check).collect()
+    report.findings.iter().map(|f| f.check.name).collect()
 }
 
 pub fn spec() -> Spec {
