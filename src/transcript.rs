@@ -136,6 +136,9 @@ pub enum Response {
 pub struct WireRecord {
     /// Why the server must refuse the handshake sent, if it must.
     pub must_refuse: Option<String>,
+    /// Whether the request sent is a WebSocket upgrade at all; if not, the server may answer
+    /// it as any HTTP request, or close it.
+    pub upgrade: bool,
     pub answer: Answer,
     /// What the client's frames oblige the server to do.
     pub obligation: Obligation,

@@ -243,7 +243,7 @@ pub static HANDSHAKE_REFUSED_CLEANLY: Check = transcript(
     "handshake_refused_cleanly",
     Level::Warning,
     HANDSHAKE,
-    "a WebSocket handshake RFC 6455 forbids gets HTTP 4xx, not 101 (§4.2.1)",
+    "a WebSocket handshake RFC 6455 forbids is not accepted, and gets an HTTP answer (§4.2.1); a request that is no upgrade at all may get any answer but 101, or none",
     wire::handshake_refused_cleanly,
 );
 pub static BAD_FRAMES_FAIL_THE_CONNECTION: Check = transcript("bad_frames_fail_the_connection", Level::Warning, WIRE, "a frame that breaks the protocol gets a close with the fitting code (1002, 1007, 1009), in time (§7.1.7, §7.4.1)", wire::bad_frames_fail_the_connection);

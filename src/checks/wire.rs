@@ -30,19 +30,21 @@ pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
 
 pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
     let w = alive(o)?;
-    let expected = match &w.must_refuse {
-        Some(why) => format!("HTTP 4xx (the request must be refused: {why})"),
-        None => "HTTP 101 or 4xx".to_string(),
+    let why = w.must_refuse.as_ref()?;
+    let actual = match &w.answer {
+        Answer::Status { status: 101 } => "HTTP 101: the server accepted it".to_string(),
+        // A request that is no upgrade may be answered as HTTP (a page, 404) or closed.
+        _ if !w.upgrade => return None,
+        Answer::NotAwaited | Answer::Status { .. } => return None,
+        // §4.2.1: a WebSocket handshake the server will not take gets an HTTP error answer.
+        answer => answer.to_string(),
     };
-    let actual = match (&w.answer, &w.must_refuse) {
-        (Answer::NotAwaited, _) => return None,
-        (Answer::Status { status }, _) if super::refusal_status(*status) => return None,
-        (Answer::Status { status: 101 }, None) => return None,
-        (Answer::Status { status }, _) if super::internal_status(*status) => return None,
-        (Answer::Status { status: 101 }, Some(_)) => "HTTP 101: the server accepted it".to_string(),
-        (answer, _) => answer.to_string(),
-    };
-    failure(&super::HANDSHAKE_REFUSED_CLEANLY, None, expected, actual)
+    failure(
+        &super::HANDSHAKE_REFUSED_CLEANLY,
+        None,
+        format!("an HTTP error answer, not 101 (the request must be refused: {why})"),
+        actual,
+    )
 }
 
 pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {

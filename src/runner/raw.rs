@@ -46,6 +46,7 @@ pub(super) async fn run(
         .with_headers(target.credentials.headers(case.credentials));
     let mut record = WireRecord {
         must_refuse: handshake.must_refuse(),
+        upgrade: handshake.not_an_upgrade().is_none(),
         answer: Answer::NotAwaited,
         obligation: Obligation::KeepOpen,
         after: Response::Skipped,

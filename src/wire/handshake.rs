@@ -129,10 +129,37 @@ impl Handshake {
 
     /// Why a server must refuse this request (RFC 6455 §4.2.1), or `None` when it may accept it.
     pub fn must_refuse(&self) -> Option<String> {
+        if let Some(why) = self.not_an_upgrade() {
+            return Some(why);
+        }
+        match self.values("Sec-WebSocket-Key").as_slice() {
+            [key] if valid_key(key) => {}
+            [] => return Some("no Sec-WebSocket-Key".into()),
+            [_] => return Some("a Sec-WebSocket-Key that is not 16 bytes in base64".into()),
+            _ => return Some("more than one Sec-WebSocket-Key".into()),
+        }
+        match self.values("Sec-WebSocket-Version").as_slice() {
+            // §4.4: a server may speak versions besides 13 (drafts 7 and 8, say); §4.1 has the
+            // version a number from 0 to 255. `013` breaks the grammar's letter, not its sense.
+            [v] if v.trim().parse::<u8>().is_ok() => None,
+            [] => Some("no Sec-WebSocket-Version".into()),
+            [other] => Some(format!(
+                "Sec-WebSocket-Version {other:?}, which is no version"
+            )),
+            _ => Some("more than one Sec-WebSocket-Version".into()),
+        }
+    }
+
+    /// Why this request is no WebSocket upgrade at all, if it is none: not a GET, not HTTP/1.1
+    /// (or a later 1.x), or without the Upgrade and Connection tokens. A server may answer such a
+    /// request as the HTTP request it is (a page, 404, 405) or close it; only accepting it
+    /// as a WebSocket is wrong.
+    pub fn not_an_upgrade(&self) -> Option<String> {
         if self.method != "GET" {
             return Some(format!("the method is {:?}, not GET", self.method));
         }
-        // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1".
+        // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1"; the upgrade is HTTP/1.1's
+        // (HTTP/2 has none), so a 2.0 request line is no upgrade either.
         let version = self
             .version
             .strip_prefix("HTTP/")
@@ -143,13 +170,13 @@ impl Handshake {
             });
         match version {
             None => return Some(format!("{:?} is not an HTTP version", self.version)),
-            Some(v) if v < (1, 1) => {
+            Some((1, minor)) if minor >= 1 => {}
+            Some(_) => {
                 return Some(format!(
-                    "the HTTP version is {:?}, older than HTTP/1.1",
+                    "the HTTP version is {:?}, not HTTP/1.1",
                     self.version
                 ))
             }
-            Some(_) => {}
         }
         let has_token = |name: &str, token: &str| {
             self.values(name)
@@ -162,19 +189,7 @@ impl Handshake {
         if !has_token("Connection", "upgrade") {
             return Some("no `Connection: Upgrade`".into());
         }
-        match self.values("Sec-WebSocket-Key").as_slice() {
-            [key] if valid_key(key) => {}
-            [] => return Some("no Sec-WebSocket-Key".into()),
-            [_] => return Some("a Sec-WebSocket-Key that is not 16 bytes in base64".into()),
-            _ => return Some("more than one Sec-WebSocket-Key".into()),
-        }
-        match self.values("Sec-WebSocket-Version").as_slice() {
-            // `013` breaks the grammar's letter, not its sense: servers may read it as 13.
-            [v] if v.trim().trim_start_matches('0') == "13" => None,
-            [] => Some("no Sec-WebSocket-Version".into()),
-            [other] => Some(format!("Sec-WebSocket-Version {other:?}, not 13")),
-            _ => Some("more than one Sec-WebSocket-Version".into()),
-        }
+        None
     }
 
     /// The key the server must answer, when the request has exactly one.
@@ -266,14 +281,14 @@ mod tests {
         assert!(with(&|h| h.method = "POST".into()).is_some());
         assert!(with(&|h| h.version = "HTTP/1.0".into()).is_some());
         assert!(with(&|h| h.version = "HTTP/9".into()).is_some());
-        assert!(
-            with(&|h| h.version = "HTTP/2.0".into()).is_none(),
-            "at least 1.1 is allowed"
-        );
+        assert!(with(&|h| h.version = "HTTP/2.0".into()).is_some());
+        assert!(with(&|h| h.version = "HTTP/1.2".into()).is_none());
         assert!(with(&|h| h.headers.retain(|(n, _)| n != "Sec-WebSocket-Key")).is_some());
         assert!(with(&|h| h.headers.push(("Sec-WebSocket-Key".into(), KEY.into()))).is_some());
         assert!(with(&|h| h.headers[2].1 = "short".into()).is_some());
-        assert!(with(&|h| h.headers[3].1 = "8".into()).is_some());
+        assert!(with(&|h| h.headers[3].1 = "banana".into()).is_some());
+        // §4.4: other versions are the server's to speak or refuse.
+        assert!(with(&|h| h.headers[3].1 = "8".into()).is_none());
         assert!(with(&|h| h.headers.retain(|(n, _)| n != "Upgrade")).is_some());
         // Odd but allowed: extra headers, a foreign origin, protocols nobody offered.
         assert!(with(&|h| h
