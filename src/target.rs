@@ -51,9 +51,10 @@ impl Target {
                 })
                 .collect(),
             Some(spec) => {
+                // Values the user put in the URL are ones the server knows.
                 let found = spec.channels.iter().find_map(|c| {
                     match_address(&c.address, &path).map(|fixed| Route {
-                        channel: c.clone(),
+                        channel: Arc::new(c.knowing(&fixed)),
                         fixed,
                     })
                 });

@@ -191,6 +191,8 @@ pub struct Report {
     pub checks: Vec<&'static Check>,
     /// Whether warnings fail the run too (`--strict`).
     pub strict: bool,
+    /// What the campaign changed of its plan, and why (an example value the server refuses).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -263,21 +265,10 @@ async fn campaign(
     watched: Option<&tokio::sync::Mutex<Watched>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Unreachable> {
+    let mut notes = Vec::new();
+    let admitted = admitted(target, settings.timing, &mut notes).await?;
+    let target = &admitted;
     let routes = &target.routes;
-    let first = &routes[0];
-    if let Probe::Failed { error } = probe(
-        target,
-        &first.channel,
-        &first.probe_endpoint(),
-        settings.timing,
-    )
-    .await
-    {
-        return Err(Unreachable(format!(
-            "cannot reach {}: {error}",
-            target.url(&first.probe_endpoint())
-        )));
-    }
     let cases = settings.only_case.map_or(
         settings.partition.indices(settings.cases).count() as u64,
         |_| 1,
@@ -631,7 +622,82 @@ async fn campaign(
         channels: routes.iter().map(|r| r.channel.id.clone()).collect(),
         checks: checks_run(target, settings, watched.is_some()),
         strict: settings.strict,
+        notes,
     })
+}
+
+/// Most example values of one parameter tried at the start.
+const EXAMPLES_TRIED: usize = 16;
+
+/// The target as the server has it: the spec's example values of each parameter that the
+/// server refuses (ids its data does not have) are dropped, with a note each, and so is a
+/// route none of whose values the server accepts. Unreachable if the server answers nothing,
+/// or no route is left.
+async fn admitted(
+    target: &Target,
+    timing: crate::runner::Timing,
+    notes: &mut Vec<String>,
+) -> Result<Target, Unreachable> {
+    let mut admitted = target.clone();
+    let mut refusals = Vec::new();
+    admitted.routes.clear();
+    for route in &target.routes {
+        let mut route = route.clone();
+        let endpoint = route.probe_endpoint();
+        let error = match probe(target, &route.channel, &endpoint, timing).await {
+            Probe::Answered => {
+                admitted.routes.push(route);
+                continue;
+            }
+            Probe::Failed { error } => error,
+        };
+        let url = target.url(&endpoint);
+        // Nothing answers at all: no example value will do better.
+        if !error.starts_with("the handshake was refused") && !error.starts_with("no greeting") {
+            return Err(Unreachable(format!("cannot reach {url}: {error}")));
+        }
+        let params: Vec<(String, Vec<String>)> = route
+            .channel
+            .params
+            .iter()
+            .filter(|p| !route.fixed.contains_key(&p.name))
+            .map(|p| (p.name.clone(), p.known.clone()))
+            .collect();
+        let mut served = false;
+        for (name, values) in params {
+            for value in values.into_iter().take(EXAMPLES_TRIED) {
+                let mut tried = route.probe_endpoint();
+                tried.params.insert(name.clone(), value.clone());
+                match probe(target, &route.channel, &tried, timing).await {
+                    Probe::Answered => {
+                        served = true;
+                        break;
+                    }
+                    Probe::Failed { error } => {
+                        notes.push(format!(
+                            "the spec's example {name}={value} is left out: {} refused it ({error})",
+                            target.url(&tried)
+                        ));
+                        route.channel = Arc::new(route.channel.forgetting(&name, &value));
+                    }
+                }
+            }
+        }
+        match served {
+            true => admitted.routes.push(route),
+            false => refusals.push(format!("{url}: {error}")),
+        }
+    }
+    if admitted.routes.is_empty() {
+        return Err(Unreachable(format!(
+            "cannot reach {}; give a full endpoint URL with a value the server has (the spec's examples are not on it)",
+            refusals.join("; ")
+        )));
+    }
+    for refusal in refusals {
+        notes.push(format!("channel left out: {refusal}"));
+    }
+    Ok(admitted)
 }
 
 /// The checks a campaign runs: those of credentials only with credentials (or an origin) to

@@ -178,6 +178,9 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
             file.path.display()
         );
     }
+    for note in &report.notes {
+        let _ = writeln!(out, "  note:    {note}");
+    }
     if let Some(why) = &report.stopped {
         let _ = writeln!(out, "stopped early: {why}");
     }

@@ -38,7 +38,7 @@ pub enum TokenPlace {
 }
 
 /// One WebSocket endpoint (an AsyncAPI channel).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Channel {
     pub id: String,
     /// Path template, e.g. `/ws/prompts/{prompt_id}`.
@@ -67,14 +67,14 @@ pub struct Param {
     pub refused: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Refusal {
     /// Close code the server sends after accepting the handshake; `None`: any 4xxx or 1008.
     pub close_code: Option<u16>,
     pub reason: Option<Regex>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Operation {
     pub id: String,
     pub messages: Vec<Message>,
@@ -83,7 +83,7 @@ pub struct Operation {
 
 /// Messages the server pushes to the clients of one resource (the same address parameters)
 /// after a client's operation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Broadcast {
     /// The send operation that causes it.
     pub after: String,
@@ -410,6 +410,30 @@ impl Channel {
     }
 
     /// Whether a connection with these parameter values should be accepted, refused, or either.
+    /// The channel with `values` known to the server: values from the URL the user gave, which
+    /// the server serves whatever the spec's examples say.
+    pub fn knowing(&self, values: &BTreeMap<String, String>) -> Channel {
+        let mut channel = self.clone();
+        for param in &mut channel.params {
+            if let Some(value) = values.get(&param.name) {
+                param.refused.retain(|r| r != value);
+                param.known.retain(|k| k != value);
+                param.known.insert(0, value.clone());
+            }
+        }
+        channel
+    }
+
+    /// The channel without the known `value` of parameter `name`: one of the spec's examples
+    /// that this server does not have.
+    pub fn forgetting(&self, name: &str, value: &str) -> Channel {
+        let mut channel = self.clone();
+        for param in channel.params.iter_mut().filter(|p| p.name == name) {
+            param.known.retain(|k| k != value);
+        }
+        channel
+    }
+
     pub fn admits(&self, params: &BTreeMap<String, String>) -> Admission {
         let unknown = self
             .params

@@ -1,0 +1,151 @@
+//! Calibration: campaigns of every layer against correct chat apps on widely used stacks give no error, and each planted bug gives its error alone.
+//!
+//! The apps in `tests/calibration/` are written the way each stack's own documentation
+//! teaches; `tests/run` installs their stacks at pinned versions. An error on one of them is
+//! a bug in wsfuzz, to be fixed in its oracle. Each warning a stack earns is listed here with
+//! the RFC section that makes it real.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wsfuzz::campaign::{self, Report, Settings};
+use wsfuzz::checks::Level;
+use wsfuzz::spec::Spec;
+use wsfuzz::target::Target;
+use wsfuzz::watch::Spawn;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the calibration venv that `tests/run` makes.
+fn python() -> PathBuf {
+    let venv = root().join("target/calibration/venv/bin/python3");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `tests/run` (it installs the calibration servers' stacks)",
+        venv.display()
+    );
+    venv
+}
+
+/// An example binary of this crate, built by `cargo test` beside the test binaries.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("examples")
+        .join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+fn node_app() -> String {
+    let app = root().join("tests/calibration/node");
+    assert!(
+        app.join("node_modules/ws").exists(),
+        "{}/node_modules is missing: run `tests/run`",
+        app.display()
+    );
+    format!("exec node '{}' {{port}}", app.join("server.js").display())
+}
+
+fn python_app(file: &str) -> String {
+    format!(
+        "exec '{}' '{}' {{port}}",
+        python().display(),
+        root().join("tests/calibration").join(file).display()
+    )
+}
+
+fn rust_app(name: &str) -> String {
+    format!("exec '{}' {{port}}", example(name).display())
+}
+
+/// A campaign of every layer, as a user runs it (default timing), against the app `command`
+/// starts, with `flaw` planted (or none).
+async fn campaign(command: &str, flaw: Option<&str>, cases: u64) -> Report {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let spec = Spec::load(&root().join("specs/chat.asyncapi.yaml")).expect("the chat spec");
+    let url = format!("ws://127.0.0.1:{port}");
+    let target = Target::resolve(&url, Some(&spec)).expect("a valid target");
+    let mut command = command.replace("{port}", &port.to_string());
+    if let Some(flaw) = flaw {
+        command = format!("CALIBRATION_FLAW={flaw} {command}");
+    }
+    let settings = Settings {
+        cases,
+        seed: 5,
+        spawn: Some(Spawn {
+            command,
+            address: target.authority(),
+            startup: Duration::from_secs(30),
+        }),
+        ..Settings::default()
+    };
+    let mut quiet = |_: campaign::Progress| {};
+    let run = campaign::run(&target, &settings, &mut quiet);
+    tokio::time::timeout(Duration::from_secs(400), run)
+        .await
+        .expect("the campaign ends in time")
+        .expect("the app starts")
+}
+
+fn at(report: &Report, level: Level) -> Vec<&'static str> {
+    let mut names: Vec<&str> = report.at(level).map(|f| f.check.name).collect();
+    names.dedup();
+    names
+}
+
+/// No error; the warnings are those `allowed` (each with its RFC section at the call).
+async fn calibrate(command: String, allowed: &[&str]) {
+    let report = campaign(&command, None, 400).await;
+    let text = wsfuzz::report::text(&report);
+    assert!(report.stopped.is_none(), "{text}");
+    assert_eq!(at(&report, Level::Error), Vec::<&str>::new(), "{text}");
+    let unexpected: Vec<&str> = at(&report, Level::Warning)
+        .into_iter()
+        .filter(|w| !allowed.contains(w))
+        .collect();
+    assert!(unexpected.is_empty(), "warnings {unexpected:?}:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websockets_is_clean() {
+    calibrate(python_app("python_websockets.py"), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_aiohttp_is_clean() {
+    calibrate(python_app("python_aiohttp.py"), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tornado_is_clean() {
+    calibrate(python_app("python_tornado.py"), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastapi_on_uvicorn_is_clean() {
+    calibrate(python_app("python_fastapi.py"), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ws_is_clean() {
+    calibrate(node_app(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_tokio_tungstenite_is_clean() {
+    calibrate(rust_app("calibration_tungstenite"), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_axum_is_clean() {
+    calibrate(rust_app("calibration_axum"), &[]).await;
+}
