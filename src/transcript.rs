@@ -144,8 +144,11 @@ pub struct WireRecord {
     pub obligation: Obligation,
     /// What the server did once the client's frames were written.
     pub after: Response,
-    /// Every way the server's handshake answer and frames broke RFC 6455.
+    /// Every way the server's handshake answer and frames broke RFC 6455 that a client must
+    /// fail the connection for.
     pub violations: Vec<String>,
+    /// Every way they broke the RFC's letter that clients take.
+    pub nits: Vec<String>,
     /// After a closing handshake: whether the server then closed the TCP connection in time.
     pub tcp_closed: Option<bool>,
     /// The client went away on purpose (a disconnect step or a handshake cut short).

@@ -50,6 +50,40 @@ pub(super) fn broadcasts_reach_peers(o: &Observed) -> Option<Failure> {
             if got >= record.owed.len() {
                 return None;
             }
+            // Broadcasts that came but break their schema came all the same: the flaw is the
+            // schema's, and the report names it.
+            if record.received.len() >= record.owed.len() {
+                let broken = record.received.iter().find_map(|text| {
+                    let parsed = parse_json(text);
+                    let messages: Vec<_> = o
+                        .channel
+                        .broadcasts
+                        .iter()
+                        .flat_map(|b| &b.messages)
+                        .collect();
+                    let first = messages.first()?;
+                    (!messages
+                        .iter()
+                        .any(|m| m.matches_text(text, parsed.as_ref())))
+                    .then(|| {
+                        format!(
+                            "{}, which {}",
+                            crate::case::abbreviate(text),
+                            first.mismatch(text, parsed.as_ref())
+                        )
+                    })
+                })?;
+                return failure(
+                    &super::BROADCASTS_REACH_PEERS,
+                    record.owed.last().map(|owed| owed.step),
+                    format!(
+                        "{} gets broadcasts ({}) that conform to the spec",
+                        who(record),
+                        record.owed[0].messages.join(" or ")
+                    ),
+                    format!("it got {}", broken),
+                );
+            }
             let after: Vec<String> = record
                 .owed
                 .iter()

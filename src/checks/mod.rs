@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::case::{Case, Layer};
+use crate::case::{Case, Layer, Step};
 use crate::spec::{parse_json, Admission, Channel, Expectation, Message};
 use crate::transcript::{Connect, Probe, Response, Transcript};
 
@@ -238,7 +238,8 @@ pub static BAD_INPUT_CLOSE_CODE: Check = transcript(
     "a close in answer to bad input says why: 1002, 1003, 1007, 1008 or 1009 (RFC 6455 §7.4.1)",
     bad_input_close_code,
 );
-pub static SERVER_FOLLOWS_RFC6455: Check = transcript("server_follows_rfc6455", Level::Error, ALL, "the server's frames and handshake answers follow RFC 6455: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, valid close codes", wire::server_follows_rfc6455);
+pub static SERVER_FOLLOWS_RFC6455: Check = transcript("server_follows_rfc6455", Level::Error, ALL, "the server's frames and handshake answers follow RFC 6455 where a client must fail the connection otherwise: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, a right Sec-WebSocket-Accept", wire::server_follows_rfc6455);
+pub static SERVER_FRAMES_EXACT: Check = transcript("server_frames_exact", Level::Warning, ALL, "the server's frames follow RFC 6455 to the letter where clients forgive it: lengths in as few bytes as they need (§5.2), close codes that may be sent and UTF-8 close reasons (§7.4, §5.5.1)", wire::server_frames_exact);
 pub static HANDSHAKE_REFUSED_CLEANLY: Check = transcript(
     "handshake_refused_cleanly",
     Level::Warning,
@@ -296,6 +297,7 @@ pub static CHECKS: &[&Check] = &[
     &BAD_INPUT_GETS_ERROR,
     &BAD_INPUT_CLOSE_CODE,
     &SERVER_FOLLOWS_RFC6455,
+    &SERVER_FRAMES_EXACT,
     &HANDSHAKE_REFUSED_CLEANLY,
     &BAD_FRAMES_FAIL_THE_CONNECTION,
     &VALID_FRAMES_KEEP_THE_CONNECTION,
@@ -472,9 +474,22 @@ fn no_abrupt_close(o: &Observed) -> Option<Failure> {
             format!("the connection broke during the handshake: {error}"),
         );
     }
-    let (step, response) =
-        responses(o.transcript).find(|(_, r)| matches!(r, Response::Dropped { .. }))?;
+    let (step, response) = responses(o.transcript).find(|(step, r)| {
+        matches!(r, Response::Dropped { .. }) && !step.is_some_and(|i| oversized(o, i))
+    })?;
     failure(&NO_ABRUPT_CLOSE, step, expected, response.to_string())
+}
+
+/// A message size past which a server may refuse a message, when the spec names no limit: the
+/// smallest default of the stacks in wide use (Python `websockets`).
+const COMMON_LIMIT: usize = 1 << 20;
+
+/// Whether step `step` (from 1) sent a message past the server's limit: one the spec lets it
+/// refuse. Stacks refuse those by dropping the connection as often as with the 1009 RFC 6455
+/// asks for (§7.4.1): that is `bad_input_close_code`'s warning, not a dropped connection.
+fn oversized(o: &Observed, step: usize) -> bool {
+    let limit = o.channel.max_message_bytes.unwrap_or(COMMON_LIMIT);
+    matches!(o.case.steps.get(step - 1), Some(Step::Send(payload)) if payload.len() > limit)
 }
 
 /// Shapes of stack traces and exception messages from common server stacks.
@@ -789,6 +804,12 @@ fn bad_input_close_code(o: &Observed) -> Option<Failure> {
                 code: Some(code), ..
             } if FITTING_CLOSE_CODES.contains(code) || matches!(code, 1011 | 4000..=4999) => None,
             Response::Closed { .. } if endpoint_refused(o.transcript, i, response) => None,
+            Response::Dropped { .. } if oversized(o, i + 1) => failure(
+                &BAD_INPUT_CLOSE_CODE,
+                Some(i + 1),
+                format!("a close with 1009 (the input was {why})"),
+                format!("{response}, with no close frame"),
+            ),
             Response::Closed { .. } => failure(
                 &BAD_INPUT_CLOSE_CODE,
                 Some(i + 1),

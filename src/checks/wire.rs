@@ -28,6 +28,16 @@ pub(super) fn server_follows_rfc6455(o: &Observed) -> Option<Failure> {
     )
 }
 
+pub(super) fn server_frames_exact(o: &Observed) -> Option<Failure> {
+    let first = wire(o)?.nits.first()?;
+    failure(
+        &super::SERVER_FRAMES_EXACT,
+        None,
+        "frames as RFC 6455 has them to the letter",
+        format!("the server sent {first}"),
+    )
+}
+
 pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
     let w = alive(o)?;
     let why = w.must_refuse.as_ref()?;

@@ -57,6 +57,12 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                 );
                 match join(target, channel, *client, params, resets, timing, &mut log).await {
                     Ok(joined) => {
+                        // The 101 says the upgrade was taken; many stacks (axum's on_upgrade, ASGI
+                        // apps) add the connection to its room only after. Without a greeting to
+                        // show it is in, it is given a moment before anything is owed to it.
+                        if channel.greeting.is_empty() {
+                            tokio::time::sleep(timing.quiet).await;
+                        }
                         // A client that comes back is a new connection: owed nothing from before.
                         records.insert(
                             *client,

@@ -51,6 +51,7 @@ pub(super) async fn run(
         obligation: Obligation::KeepOpen,
         after: Response::Skipped,
         violations: Vec::new(),
+        nits: Vec::new(),
         tcp_closed: None,
         deliberate_end: false,
         bystander: None,
@@ -201,6 +202,7 @@ impl Conn<'_> {
         record.obligation = rfc::obligation(&sent, channel.max_message_bytes);
         self.finish(record).await;
         record.violations.append(&mut self.reader.violations);
+        record.nits.append(&mut self.reader.nits);
     }
 
     /// Writes `bytes`, `pace` bytes at a time with a pause between, or all at once.

@@ -159,7 +159,7 @@ impl Handshake {
             return Some(format!("the method is {:?}, not GET", self.method));
         }
         // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1"; the upgrade is HTTP/1.1's
-        // (HTTP/2 has none), so a 2.0 request line is no upgrade either.
+        // (HTTP/2 has none), and servers close request lines of versions that do not exist.
         let version = self
             .version
             .strip_prefix("HTTP/")
@@ -170,7 +170,7 @@ impl Handshake {
             });
         match version {
             None => return Some(format!("{:?} is not an HTTP version", self.version)),
-            Some((1, minor)) if minor >= 1 => {}
+            Some((1, 1)) => {}
             Some(_) => {
                 return Some(format!(
                     "the HTTP version is {:?}, not HTTP/1.1",
@@ -282,7 +282,7 @@ mod tests {
         assert!(with(&|h| h.version = "HTTP/1.0".into()).is_some());
         assert!(with(&|h| h.version = "HTTP/9".into()).is_some());
         assert!(with(&|h| h.version = "HTTP/2.0".into()).is_some());
-        assert!(with(&|h| h.version = "HTTP/1.2".into()).is_none());
+        assert!(with(&|h| h.version = "HTTP/1.2".into()).is_some());
         assert!(with(&|h| h.headers.retain(|(n, _)| n != "Sec-WebSocket-Key")).is_some());
         assert!(with(&|h| h.headers.push(("Sec-WebSocket-Key".into(), KEY.into()))).is_some());
         assert!(with(&|h| h.headers[2].1 = "short".into()).is_some());

@@ -184,7 +184,11 @@ pub struct Reader {
     /// RSV1 is allowed once the server accepted an extension.
     extension: bool,
     limit: usize,
+    /// What a client must fail the connection for: the server's users lose it.
     pub violations: Vec<String>,
+    /// What breaks the RFC's letter but clients in use take (a length in more bytes than
+    /// needed, a close code or reason that may not be sent): it harms nobody.
+    pub nits: Vec<String>,
 }
 
 /// Why reading stopped for good.
@@ -201,6 +205,7 @@ impl Reader {
             extension,
             limit,
             violations: Vec::new(),
+            nits: Vec::new(),
         }
     }
 
@@ -268,14 +273,19 @@ impl Reader {
 
     fn judge(&mut self, f: &Received, masked: bool, minimal: bool) {
         let name = super::frame::opcode_name(f.opcode);
+        if !minimal {
+            self.nits.push(format!(
+                "a {name} frame whose length takes more bytes than needed (§5.2)"
+            ));
+        }
+        if f.opcode == CLOSE {
+            if let Some((what, _)) = close_problem(&f.payload) {
+                self.nits.push(what.replace("a close", "a server close"));
+            }
+        }
         let mut note = |what: String| self.violations.push(what);
         if masked {
             note(format!("a masked {name} frame from the server (§5.1)"));
-        }
-        if !minimal {
-            note(format!(
-                "a {name} frame whose length takes more bytes than needed (§5.2)"
-            ));
         }
         if f.rsv != 0 && !(self.extension && f.rsv == 0b100) {
             note(format!(
@@ -296,11 +306,6 @@ impl Reader {
             }
             if !f.fin {
                 note(format!("a fragmented {name} frame (§5.5)"));
-            }
-            if f.opcode == CLOSE {
-                if let Some((what, _)) = close_problem(&f.payload) {
-                    note(what.replace("a close", "a server close"));
-                }
             }
             return;
         }
