@@ -75,6 +75,8 @@ fn handle(room: &mut Room, text: &str) -> (Value, Option<Value>) {
 
 async fn serve(stream: TcpStream, rooms: Rooms, id: u64) {
     let mut room_name = None;
+    // The callback's signature is tungstenite's, large error and all.
+    #[allow(clippy::result_large_err)]
     let route = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         match request.uri().path().strip_prefix("/chat/") {
             Some(name @ ("general" | "random")) => {

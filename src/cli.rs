@@ -401,8 +401,13 @@ impl FuzzArgs {
     /// The target and settings of the campaign these flags ask for.
     pub fn settings(&self) -> Result<(Target, Settings), Misuse> {
         let spec = self.spec.as_deref().map(load_spec).transpose()?;
-        let uses_port =
-            self.url.contains(PORT) || self.spawn.as_deref().is_some_and(|c| c.contains(PORT));
+        let uses_port = self.url.contains(PORT)
+            || self.spawn.as_deref().is_some_and(|c| c.contains(PORT))
+            || self
+                .access
+                .origin
+                .as_deref()
+                .is_some_and(|o| o.contains(PORT));
         if uses_port && self.spawn.is_none() {
             return Err(Misuse(format!(
                 "{PORT} in the URL needs --spawn, which picks the port"
@@ -416,6 +421,10 @@ impl FuzzArgs {
         let url = self.url.replace(PORT, &port);
         let mut target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
         target.credentials = self.credentials(spec.as_ref())?;
+        // The site the server serves is on the port it was started on.
+        if let Some(origin) = &mut target.credentials.origin {
+            *origin = origin.replace(PORT, &port);
+        }
         if self.access.ca_file.is_some() || self.access.insecure {
             if target.tls.is_none() {
                 return Err(Misuse(

@@ -126,6 +126,9 @@ pub struct Finding {
     pub endpoint: String,
     pub channel: String,
     pub summary: String,
+    /// The kind of input and of answer (`not JSON → silence`), as first seen.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cause: String,
     pub expected: String,
     pub actual: String,
     pub case: Case,
@@ -143,6 +146,10 @@ pub struct Finding {
     pub reproduce: String,
     /// A `wsfuzz connect` command that plays the minimal case by hand, where one can.
     pub by_hand: Option<String>,
+    /// The command that started the target, for a target wsfuzz started (`--spawn`): the
+    /// by-hand and standalone reproductions need it running first, on the same port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_first: Option<String>,
     /// The timeline of the minimal case's last run.
     pub transcript: Vec<Event>,
     /// The target's last lines of output, for a crash or a panic of a target wsfuzz started.
@@ -328,7 +335,10 @@ async fn campaign(
             fixed.push(name);
             continue;
         };
-        let key = (first.failure.check, scope(property, &route.channel.id));
+        let key = (
+            first.failure.check,
+            scope(property, &route.channel.id, &first.failure.cause),
+        );
         let mut finding = bench
             .minimize(
                 property,
@@ -500,7 +510,10 @@ async fn campaign(
             };
             let seen_from = from_connection(&case, connection);
             let channel = &route_of(routes, &seen_from).channel.id;
-            let key = (first.failure.check, scope(property, channel));
+            let key = (
+                first.failure.check,
+                scope(property, channel, &first.failure.cause),
+            );
             if let Some(&at) = seen.get(&key) {
                 findings[at].occurrences += 1;
                 continue;
@@ -720,11 +733,12 @@ fn checks_run(target: &Target, settings: &Settings, spawned: bool) -> Vec<&'stat
         .collect()
 }
 
-/// What findings of one check are told apart by: their channel, but for the target process,
-/// whose flaw shows on every channel and is one finding, not one per channel.
-fn scope(property: Property, channel: &str) -> String {
+/// What findings of one check are told apart by: their channel and cause (the kind of input
+/// and of answer), but for the target process, whose flaw shows on every channel and is one
+/// finding, not one per channel.
+fn scope(property: Property, channel: &str, cause: &str) -> String {
     match property {
-        Property::Check(_) => channel.to_string(),
+        Property::Check(_) => format!("{channel}\n{cause}"),
         _ => String::new(),
     }
 }
@@ -878,7 +892,9 @@ async fn wait_until_up(target: &Target, route: &Route, settings: &Settings) -> b
 
 /// `wsfuzz connect URL --send MSG ...` for a case of text messages of reasonable size, on one connection.
 fn by_hand(url: &str, case: &Case) -> Option<String> {
-    if case.handshake.is_some() || !case.alongside.is_empty() {
+    // `wsfuzz connect` sends neither raw handshakes nor changed credentials nor a foreign
+    // Origin, and plays one connection.
+    if case.handshake.is_some() || case.credentials.is_some() || !case.alongside.is_empty() {
         return None;
     }
     let mut command = format!("wsfuzz connect {}", shell_quote(url));

@@ -161,6 +161,7 @@ impl Bench<'_> {
                             grown >> 10,
                             (grown / u64::from(LEAK_REPLAYS)) >> 10
                         ),
+                        cause: String::new(),
                     },
                     events,
                     output: Vec::new(),
@@ -179,6 +180,7 @@ impl Bench<'_> {
                         actual: format!(
                             "after {DESCRIPTOR_REPLAYS} replays, {open} more descriptors stayed open"
                         ),
+                        cause: String::new(),
                     },
                     events,
                     output: Vec::new(),
@@ -243,6 +245,7 @@ impl Bench<'_> {
         interrupted: &AtomicBool,
     ) -> Finding {
         let check = first.failure.check;
+        let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
         let admission = self.route.channel.admits(&case.endpoint.params);
         let attempt = |candidate: Case| {
@@ -327,9 +330,11 @@ impl Bench<'_> {
             )),
             endpoint: url.clone(),
             channel: self.route.channel.id.clone(),
+            cause: first_cause,
             expected: redact(&rerun.failure.expected),
             actual: redact(&rerun.failure.actual),
             by_hand: by_hand(&url, &minimal),
+            start_first: settings.spawn.as_ref().map(|spawn| spawn.command.clone()),
             case: minimal,
             seed: settings.seed,
             case_index: index,

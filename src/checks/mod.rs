@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::case::{Case, Layer, Step};
 use crate::spec::{parse_json, Admission, Channel, Expectation, Message};
 use crate::transcript::{Connect, Probe, Response, Transcript};
+use crate::wire::rfc::Obligation;
 
 /// How much a failed check matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -149,6 +150,9 @@ pub struct Failure {
     pub step: Option<usize>,
     pub expected: String,
     pub actual: String,
+    /// What kind of input met what kind of answer (`not JSON → silence`): findings of one check
+    /// are kept apart by it, so that distinct causes do not hide behind each other.
+    pub cause: String,
 }
 
 /// HTTP statuses that say the server itself failed (501 and 505 are refusals of what was asked).
@@ -353,7 +357,59 @@ pub fn judge(observed: &Observed) -> Vec<Failure> {
             Judge::Transcript(run) => run(observed),
             Judge::Target => None,
         })
+        .map(|mut failure| {
+            failure.cause = cause(observed, &failure);
+            failure
+        })
         .collect()
+}
+
+/// The kind of input that failed and the kind of answer it got, without the particulars (the
+/// value, the length) that differ from case to case.
+fn cause(o: &Observed, failure: &Failure) -> String {
+    let kind = |why: &str| {
+        let general = why.split(": ").next().unwrap_or(why);
+        let mut out = String::new();
+        for c in general.chars() {
+            match (c.is_ascii_digit(), out.ends_with('N')) {
+                (true, true) => {}
+                (true, false) => out.push('N'),
+                (false, _) => out.push(c),
+            }
+        }
+        out
+    };
+    let answer = |response: &Response| match response {
+        Response::Text { .. } => "a message".to_string(),
+        Response::Binary { .. } => "a binary message".to_string(),
+        Response::Closed {
+            code: Some(code), ..
+        } => format!("close {code}"),
+        Response::Closed { code: None, .. } => "a close without a code".to_string(),
+        Response::Dropped { .. } => "a drop".to_string(),
+        Response::TooLarge { .. } => "a message too large to read".to_string(),
+        Response::Silent { .. } => "silence".to_string(),
+        Response::Skipped => String::new(),
+    };
+    if let Some(record) = failure.step.and_then(|i| o.transcript.steps.get(i - 1)) {
+        let input = match &record.expectation {
+            Expectation::Reject { why } | Expectation::Either { why, .. } => kind(why),
+            Expectation::Reply { operation } => {
+                format!("a valid `{}`", o.channel.operations[*operation].id)
+            }
+            Expectation::Anything => String::new(),
+        };
+        return format!("{input} → {}", answer(&record.response));
+    }
+    if let Some(w) = &o.transcript.wire {
+        let input = match (&w.obligation, &w.must_refuse) {
+            (Obligation::Fail { what, .. } | Obligation::Either { what, .. }, _) => kind(what),
+            (_, Some(why)) => kind(why),
+            _ => String::new(),
+        };
+        return format!("{input} → {}", answer(&w.after));
+    }
+    String::new()
 }
 
 /// The responses of a case, with the step each belongs to (`None`: what came on connect).
@@ -398,6 +454,7 @@ fn failure(
         step,
         expected: expected.into(),
         actual: actual.into(),
+        cause: String::new(),
     })
 }
 

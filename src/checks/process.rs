@@ -264,6 +264,7 @@ impl Excess {
             step: None,
             expected,
             actual,
+            cause: String::new(),
         }
     }
 }
@@ -275,6 +276,7 @@ pub fn crashed(exit: &Exit) -> Failure {
         step: None,
         expected: "the target keeps running".into(),
         actual: format!("the target {} during the case", exit.status),
+        cause: String::new(),
     }
 }
 
@@ -290,6 +292,7 @@ pub fn alarmed(lines: &[String]) -> Option<Failure> {
         step: None,
         expected: "no panic, traceback or fatal error in the target's output".into(),
         actual: format!("it wrote: {}{more}", crate::case::abbreviate(first)),
+        cause: String::new(),
     })
 }
 

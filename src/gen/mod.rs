@@ -114,7 +114,7 @@ fn route_cases(route: &Route, layers: &[Layer], changes: &[Change]) -> BoxedStra
             Layer::Messages => (4, message_cases(route)),
             Layer::Frames => (
                 3,
-                wire::frame_steps(channel.max_message_bytes)
+                wire::frame_steps(channel.max_message_bytes, accepted_frames(channel))
                     .prop_map(move |steps| on_known(None, steps))
                     .boxed(),
             ),
@@ -141,7 +141,8 @@ fn route_cases(route: &Route, layers: &[Layer], changes: &[Change]) -> BoxedStra
             },
             Layer::Disconnect => {
                 let cut = on_known.clone();
-                let steps = wire::disconnect_steps().prop_map(move |steps| on_known(None, steps));
+                let steps = wire::disconnect_steps(accepted_frames(channel))
+                    .prop_map(move |steps| on_known(None, steps));
                 let handshakes = wire::cut_handshakes().prop_map(move |h| cut(Some(h), Vec::new()));
                 (2, prop_oneof![3 => steps, 1 => handshakes].boxed())
             }
@@ -248,6 +249,29 @@ pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
         options.push((1, proptest::strategy::Union::new(padded).boxed()));
     }
     proptest::strategy::Union::new_weighted(options).boxed()
+}
+
+/// Data frames carrying messages the spec accepts (see [`wire::Accepted`]).
+fn accepted_frames(channel: &Channel) -> wire::Accepted {
+    use crate::wire::frame::{Frame, BINARY, TEXT};
+    let messages: Vec<BoxedStrategy<Payload>> = channel
+        .operations
+        .iter()
+        .flat_map(|op| &op.messages)
+        .map(valid_payload)
+        .collect();
+    if messages.is_empty() {
+        return wire::any_data();
+    }
+    proptest::strategy::Union::new(messages)
+        .prop_map(|payload| match payload {
+            Payload::Binary(bytes) => Frame::new(BINARY, bytes),
+            other => Frame::new(
+                TEXT,
+                other.text().unwrap_or_default().into_owned().into_bytes(),
+            ),
+        })
+        .boxed()
 }
 
 /// Text, JSON and binary messages for an endpoint without a spec.

@@ -263,6 +263,9 @@ pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) 
         f.channel
     );
     let _ = writeln!(out, "  endpoint:  {}", crate::case::abbreviate(&f.endpoint));
+    if !f.cause.is_empty() {
+        let _ = writeln!(out, "  cause:     {}", f.cause);
+    }
     let _ = writeln!(out, "  expected:  {}", f.expected);
     let _ = writeln!(out, "  got:       {}", f.actual);
     let how = how_shrunk(f);
@@ -311,6 +314,15 @@ pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) 
             out,
             "  Replay with:    wsfuzz replay {}",
             crate::campaign::shell_quote(path)
+        );
+    }
+    if let (Some(command), true) = (
+        &f.start_first,
+        f.standalone.is_some() || f.by_hand.is_some(),
+    ) {
+        let _ = writeln!(
+            out,
+            "  Start first:    {command}  (the target, for the lines below)"
         );
     }
     if let Some(path) = &f.standalone {
