@@ -80,3 +80,28 @@ async fn four_connections_at_once_on_every_layer_find_nothing() {
         .layers
         .contains_key(&wsfuzz::case::Layer::Clients));
 }
+
+/// A plain AsyncAPI 2.6 document, as teams write them (no `x-wsfuzz-*`): the prompt the
+/// server sends on connect is not taken for an answer, and its error message answers bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_asyncapi_document_gives_no_error_on_the_reference_server() {
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let spec = wsfuzz::spec::Spec::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/specs/prompt-manager-plain-2.6.yaml"
+    )))
+    .unwrap();
+    let target =
+        wsfuzz::target::Target::resolve(&format!("ws://{}", server.local_addr()), Some(&spec))
+            .unwrap();
+    let mut settings = settings(6, 300);
+    settings.layers = Vec::new();
+    settings.timing.timeout = std::time::Duration::from_secs(1);
+    let report = support::run(&target, &settings).await;
+    let errors: Vec<&str> = report
+        .at(wsfuzz::checks::Level::Error)
+        .map(|f| f.check.name)
+        .collect();
+    assert!(errors.is_empty(), "{}", wsfuzz::report::text(&report));
+    assert_eq!(report.stats.cases, 300);
+}

@@ -670,6 +670,10 @@ fn greets_on_connect(o: &Observed) -> Option<Failure> {
         Connect::Accepted => {}
         _ => return None,
     }
+    // A message that came unasked where the spec promises no greeting is no greeting to judge.
+    if greeting.is_empty() {
+        return None;
+    }
     let response = t.greeting.as_ref()?;
     let actual = match response {
         _ if judged_apart(response) => return None,
@@ -781,6 +785,7 @@ fn declared(channel: &Channel) -> Vec<&Message> {
         .chain(channel.operations.iter().flat_map(|op| &op.replies))
         .chain(&channel.errors)
         .chain(channel.broadcasts.iter().flat_map(|b| &b.messages))
+        .chain(&channel.pushed)
         .collect()
 }
 

@@ -365,6 +365,14 @@ async fn play(
         // A late greeting would be taken for the first step's answer: stop after a silence too.
         open = !(ends_connection(&first) || matches!(first, Response::Silent { .. }));
         transcript.greeting = Some(first);
+    } else if !channel.pushed.is_empty() && admission != Admission::Refuse {
+        // A plain spec does not say which of the server's messages comes on connect: one
+        // that comes unasked at once is waited for, so it is not taken for the first answer.
+        let first = next_response(socket, timing.quiet, log, &|_| false).await;
+        if !matches!(first, Response::Silent { .. }) {
+            open = !ends_connection(&first);
+            transcript.greeting = Some(first);
+        }
     }
     for step in &case.steps {
         let Step::Send(payload) = step else { continue };

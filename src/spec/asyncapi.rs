@@ -374,6 +374,7 @@ fn read_channel(
         refusal,
         max_message_bytes,
         greeting: Vec::new(),
+        pushed: Vec::new(),
         operations: Vec::new(),
         errors: Vec::new(),
         broadcasts: Vec::new(),
@@ -555,7 +556,7 @@ fn read_operations(
                         to_sender,
                     });
                 }
-                None => {}
+                None => channels[index].pushed.extend(messages),
                 Some(other) => {
                     return Err(doc.error(
                         &format!("{place}/x-wsfuzz-on"),

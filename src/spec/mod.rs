@@ -56,6 +56,10 @@ pub struct Channel {
     pub errors: Vec<Message>,
     /// Messages pushed to the other clients after an operation.
     pub broadcasts: Vec<Broadcast>,
+    /// Messages the server sends whose role the spec does not say: a plain AsyncAPI
+    /// document's received messages, without `x-wsfuzz-on`. One may come unasked on connect,
+    /// and any of them may answer bad input.
+    pub pushed: Vec<Message>,
 }
 
 #[derive(Clone, Debug)]
@@ -277,6 +281,7 @@ impl Channel {
             refusal: None,
             max_message_bytes: None,
             greeting: Vec::new(),
+            pushed: Vec::new(),
             operations: Vec::new(),
             errors: Vec::new(),
             broadcasts: Vec::new(),
