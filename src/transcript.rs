@@ -25,6 +25,14 @@ pub struct Transcript {
     /// For a scenario of several clients: what each was owed and received.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientRecord>,
+    /// The greeting a fresh connection to the case's endpoint got after a case that tried to
+    /// change its resource: what the server kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revisit: Option<Response>,
+    /// Whether messages for other clients came during the case: someone else was using the
+    /// resource, so what it holds after the case is not the case's doing alone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crowded: bool,
     pub events: Vec<Event>,
 }
 
@@ -40,6 +48,8 @@ impl Transcript {
             probe: None,
             wire: None,
             clients: Vec::new(),
+            revisit: None,
+            crowded: false,
             events: Vec::new(),
         }
     }

@@ -5,6 +5,7 @@
 //! both are held against the spec's promises.
 
 mod clients;
+mod data;
 pub mod process;
 mod wire;
 
@@ -242,6 +243,14 @@ pub static BAD_INPUT_CLOSE_CODE: Check = transcript(
     "a close in answer to bad input says why: 1002, 1003, 1007, 1008 or 1009 (RFC 6455 §7.4.1)",
     bad_input_close_code,
 );
+pub static REFUSED_WRITE_CHANGES_NOTHING: Check = transcript("refused_write_changes_nothing", Level::Error, &[Layer::Messages], "a write the server refused (an error, success: false, a close) leaves the resource as it was: a fresh connection's greeting is unchanged", data::refused_write_changes_nothing);
+pub static WRITE_IS_VISIBLE: Check = transcript(
+    "write_is_visible",
+    Level::Error,
+    &[Layer::Messages],
+    "a write the server took is what a fresh connection to the resource sees",
+    data::write_is_visible,
+);
 pub static SERVER_FOLLOWS_RFC6455: Check = transcript("server_follows_rfc6455", Level::Error, ALL, "the server's frames and handshake answers follow RFC 6455 where a client must fail the connection otherwise: unmasked, known opcodes, no stray RSV bits, UTF-8 text, short unfragmented control frames, a right Sec-WebSocket-Accept", wire::server_follows_rfc6455);
 pub static SERVER_FRAMES_EXACT: Check = transcript("server_frames_exact", Level::Warning, ALL, "the server's frames follow RFC 6455 to the letter where clients forgive it: lengths in as few bytes as they need (§5.2), close codes that may be sent and UTF-8 close reasons (§7.4, §5.5.1)", wire::server_frames_exact);
 pub static HANDSHAKE_REFUSED_CLEANLY: Check = transcript(
@@ -300,6 +309,8 @@ pub static CHECKS: &[&Check] = &[
     &VALID_REQUEST_GETS_REPLY,
     &BAD_INPUT_GETS_ERROR,
     &BAD_INPUT_CLOSE_CODE,
+    &REFUSED_WRITE_CHANGES_NOTHING,
+    &WRITE_IS_VISIBLE,
     &SERVER_FOLLOWS_RFC6455,
     &SERVER_FRAMES_EXACT,
     &HANDSHAKE_REFUSED_CLEANLY,
@@ -930,6 +941,8 @@ mod tests {
             probe: Some(Probe::Answered),
             wire: None,
             clients: Vec::new(),
+            revisit: None,
+            crowded: false,
             events: Vec::new(),
         };
         judge(&Observed {
@@ -1122,6 +1135,8 @@ mod tests {
             }),
             wire: None,
             clients: Vec::new(),
+            revisit: None,
+            crowded: false,
             events: vec![],
         };
         let found: Vec<_> = judge(&Observed {

@@ -73,6 +73,8 @@ impl Timing {
 struct Log {
     start: Instant,
     events: Vec<Event>,
+    /// Messages for other clients passed over: someone else is using the resource.
+    passed_over: usize,
 }
 
 impl Log {
@@ -80,6 +82,7 @@ impl Log {
         Log {
             start: Instant::now(),
             events: Vec::new(),
+            passed_over: 0,
         }
     }
 
@@ -202,6 +205,7 @@ async fn next_response(
                 waited_ms: wait.as_millis() as u64,
             },
             Some(Some(Ok(Message::Text(text)))) if passed_over(&text) => {
+                log.passed_over += 1;
                 log.push(format!(
                     "← {} (for other clients; passed over)",
                     crate::case::abbreviate(&text)
@@ -345,6 +349,7 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
             expectation: Expectation::Anything,
             response: Response::Skipped,
         });
+    transcript.crowded = log.passed_over > 0;
     transcript.events = log.events;
     transcript
 }
@@ -508,6 +513,43 @@ pub async fn probe(
         }
     }
     outcome
+}
+
+/// What a fresh connection to `endpoint` gets first (its greeting), then leaves: the resource
+/// as the server keeps it. A refused handshake is told as the close it amounts to.
+pub async fn revisit(
+    target: &Target,
+    channel: &Channel,
+    endpoint: &crate::case::Endpoint,
+    timing: Timing,
+) -> Response {
+    let mut socket = match open(&target.url(endpoint), target, None, timing).await {
+        Ok(socket) => socket,
+        Err(Connect::Refused { status, .. }) => {
+            return Response::Dropped {
+                error: format!("the handshake was refused with HTTP {status}"),
+            }
+        }
+        Err(other) => {
+            return Response::Dropped {
+                error: format!("{other:?}"),
+            }
+        }
+    };
+    let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
+    let mut log = Log::new();
+    let mut first = next_response(&mut socket, timing.timeout, &mut log, &pushed).await;
+    // Someone else writing to the resource now would make what it holds nobody's to judge.
+    let later = next_response(&mut socket, timing.quiet / 4, &mut log, &|_| false).await;
+    if log.passed_over > 0 || matches!(later, Response::Text { .. }) {
+        first = Response::Skipped;
+    }
+    let close = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
+    let _ = timeout(timing.timeout, socket.close(Some(close))).await;
+    first
 }
 
 /// A client that stays connected while a case runs, to see whether the case hurts others.

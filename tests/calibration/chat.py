@@ -22,12 +22,24 @@ def is_integer(value):
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
+def is_unicode(text):
+    # JSON may escape a lone surrogate ("\ud800"): no Unicode text, and not encodable as UTF-8,
+    # so a stack that sends without escaping (Starlette's send_json) would fail on it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def handle(room, text):
     """The reply to one text message, and the broadcast to the others (or None)."""
     try:
         message = json.loads(text)
     except ValueError:
         return {"type": "error", "reason": "not JSON"}, None
+    except RecursionError:
+        return {"type": "error", "reason": "JSON nested deeper than Python's recursion limit"}, None
     if not isinstance(message, dict):
         return {"type": "error", "reason": "not a JSON object"}, None
     kind = message.get("type")
@@ -37,6 +49,8 @@ def handle(room, text):
             return {"type": "error", "reason": "say takes type and text"}, None
         if not isinstance(said, str) or not 1 <= len(said) <= 500:
             return {"type": "error", "reason": "text must be 1 to 500 characters"}, None
+        if not is_unicode(said):
+            return {"type": "error", "reason": "text must be Unicode (no lone surrogate)"}, None
         room.count += 1
         room.texts.append(said)
         del room.texts[:-50]

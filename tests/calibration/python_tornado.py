@@ -23,6 +23,9 @@ class ChatHandler(tornado.websocket.WebSocketHandler):
         self.room.clients.add(self)
 
     def on_message(self, message):
+        if self.ws_connection is None:
+            # We closed it (unknown room, binary): Tornado still hands over what was on its way.
+            return
         if isinstance(message, bytes):
             self.close(1003, "text only")
             return

@@ -120,13 +120,20 @@ pub async fn start_on(addr: SocketAddr, flaw: Flaw) -> SocketAddr {
     // When set, the accept loop holds new connections until then (or forever, for `Instant` far ahead).
     let stalled: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let peers: Arc<Peers> = Arc::default();
+    let kept: Arc<Kept> = Arc::default();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let until = *stalled.lock().unwrap();
             if let Some(until) = until {
                 tokio::time::sleep_until(until.into()).await;
             }
-            tokio::spawn(serve(stream, flaw, stalled.clone(), peers.clone()));
+            tokio::spawn(serve(
+                stream,
+                flaw,
+                stalled.clone(),
+                peers.clone(),
+                kept.clone(),
+            ));
         }
     });
     addr
@@ -134,6 +141,8 @@ pub async fn start_on(addr: SocketAddr, flaw: Flaw) -> SocketAddr {
 
 /// The connections on each prompt, each with the queue of broadcasts for it.
 type Peers = Mutex<std::collections::HashMap<String, Vec<(u64, UnboundedSender<String>)>>>;
+/// What each prompt holds: the fields saves set, over the ones every prompt starts with.
+type Kept = Mutex<std::collections::HashMap<String, serde_json::Map<String, Value>>>;
 
 static NEXT_PEER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -181,6 +190,7 @@ async fn serve(
     flaw: Flaw,
     stalled: Arc<Mutex<Option<Instant>>>,
     peers: Arc<Peers>,
+    kept: Arc<Kept>,
 ) {
     let _ = stream.set_nodelay(true);
     if flaw == Flaw::HangsOnDotDot {
@@ -250,6 +260,9 @@ async fn serve(
         return close(&mut ws, 4004, &reason).await;
     }
     let mut initial = json!({"action": "initial", "content": "Hello", "description": null, "tags": ["a"], "is_composite": false, "updated_at": null});
+    for (field, value) in kept.lock().unwrap().get(&id).into_iter().flatten() {
+        initial[field] = value.clone();
+    }
     if flaw == Flaw::BadGreeting {
         initial.as_object_mut().unwrap().remove("tags");
     }
@@ -331,6 +344,14 @@ async fn serve(
         match answer(&text, flaw) {
             Answer::Send(reply) => {
                 if let Some(news) = broadcast_for(&text, &reply) {
+                    let mut kept = kept.lock().unwrap();
+                    let prompt = kept.entry(id.clone()).or_default();
+                    for field in ["content", "description", "tags"] {
+                        if let Some(value) = news.get(field) {
+                            prompt.insert(field.to_string(), value.clone());
+                        }
+                    }
+                    drop(kept);
                     broadcast(&peers, &id, me, &news, flaw);
                 }
                 if ws.send(Message::text(reply.to_string())).await.is_err() {
