@@ -135,7 +135,6 @@ async fn serve(socket: WebSocket, state: Rooms, name: String) {
                     reason: "text only".into(),
                 })));
             }
-            Message::Close(_) => break,
             _ => {}
         }
     }

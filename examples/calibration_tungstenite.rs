@@ -136,7 +136,6 @@ async fn serve(stream: TcpStream, rooms: Rooms, id: u64) {
                     reason: "text only".into(),
                 })));
             }
-            Message::Close(_) => break,
             _ => {}
         }
     }

@@ -109,7 +109,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// No error; the warnings are those `allowed` (each with its RFC section at the call).
 async fn calibrate(command: String, allowed: &[&str]) {
     let _serial = SERIAL.lock().await;
-    let report = campaign(&command, None, 400).await;
+    let report = campaign(&command, None, 300).await;
     let text = wsfuzz::report::text(&report);
     assert!(report.stopped.is_none(), "{text}");
     assert_eq!(at(&report, Level::Error), Vec::<&str>::new(), "{text}");
@@ -200,7 +200,7 @@ async fn rust_axum_is_clean() {
 /// The planted bug gives its error, and no other.
 async fn planted(command: String, flaw: &str, error: &str) {
     let _serial = SERIAL.lock().await;
-    let report = campaign(&command, Some(flaw), 400).await;
+    let report = campaign(&command, Some(flaw), 300).await;
     let text = wsfuzz::report::text(&report);
     assert_eq!(at(&report, Level::Error), [error], "{text}");
 }

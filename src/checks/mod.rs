@@ -240,7 +240,7 @@ pub static BAD_INPUT_CLOSE_CODE: Check = transcript(
     "bad_input_close_code",
     Level::Warning,
     MESSAGES,
-    "a close in answer to bad input says why: 1002, 1003, 1007, 1008 or 1009 (RFC 6455 §7.4.1)",
+    "a close in answer to bad input says why: 1002, 1003, 1007, 1008, 1009 or an application code 4000-4999, and a message past the size limit gets 1009, not a dropped connection (RFC 6455 §7.4.1)",
     bad_input_close_code,
 );
 pub static REFUSED_WRITE_CHANGES_NOTHING: Check = transcript("refused_write_changes_nothing", Level::Error, &[Layer::Messages], "a write the server refused (an error, success: false, a close) leaves the resource as it was: a fresh connection's greeting is unchanged", data::refused_write_changes_nothing);
