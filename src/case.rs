@@ -23,6 +23,10 @@ pub struct Case {
     /// Cases played at the same time as this one, each on connections of its own (`--clients`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alongside: Vec<Case>,
+    /// Cases played first, in order, each on a connection of its own: on a target wsfuzz
+    /// started, the state they leave (a write that broke a resource) is what this case fails on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<Case>,
     /// Connect with the credentials changed (left out, wrong, from a foreign origin), to see
     /// that the server refuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +173,7 @@ impl Case {
             handshake: None,
             steps: payloads.into_iter().map(Step::Send).collect(),
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         }
     }
@@ -180,6 +185,7 @@ impl Case {
             handshake: None,
             steps: Vec::new(),
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         }
     }
@@ -359,6 +365,16 @@ impl fmt::Display for Step {
 impl fmt::Display for Case {
     /// One line per action, as printed in reports.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, earlier) in self.before.iter().enumerate() {
+            write!(f, "on a fresh target, first (connection {}):", n + 1)?;
+            for line in earlier.to_string().lines() {
+                write!(f, "\n  {line}")?;
+            }
+            f.write_str("\n")?;
+        }
+        if !self.before.is_empty() {
+            f.write_str("then:\n")?;
+        }
         match &self.handshake {
             Some(handshake) => write!(f, "handshake {}", handshake.summary(&self.endpoint.path()))?,
             None if self.layer() == Layer::Clients => {

@@ -74,9 +74,31 @@ pub fn python(
         out.push_str(&body);
         names.push(name);
     }
+    // Cases played first, one after the other, leave the state the finding needs.
+    let mut earlier = Vec::new();
+    for (n, case) in case.before.iter().enumerate() {
+        let name = format!("before_{}", n + 1);
+        let _ = writeln!(out, "\n\ndef {name}():");
+        let channel = target
+            .routes
+            .iter()
+            .find(|r| r.channel.id == case.endpoint.channel)
+            .unwrap_or(route);
+        let script = Script {
+            target,
+            channel: &channel.channel,
+            timing,
+            several: true,
+        };
+        out.push_str(&script.body(case, &format!("before {}", n + 1)));
+        earlier.push(name);
+    }
     let (authority, path) = address_and_path(&target.url(&route.probe_endpoint()));
     let probe = Handshake::standard().encode(&authority, &path);
     let _ = writeln!(out, "\n\nif __name__ == \"__main__\":");
+    for name in &earlier {
+        let _ = writeln!(out, "    {name}()");
+    }
     let _ = writeln!(out, "    together({})", names.join(", "));
     let _ = writeln!(out, "    probe({})", literal(&hex(&probe)));
     let _ = writeln!(

@@ -69,6 +69,24 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         steps,
         ..case.clone()
     };
+    // Cases played before go first, one at a time, then get simpler: what is left is what
+    // broke the state.
+    let without_earlier = (0..case.before.len()).map(move |drop| {
+        let mut fewer = case.clone();
+        fewer.before.remove(drop);
+        fewer
+    });
+    let simpler_earlier = case
+        .before
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, earlier)| {
+            boxed_candidates(earlier).map(move |simpler| {
+                let mut changed = case.clone();
+                changed.before[i] = simpler;
+                changed
+            })
+        });
     // Connections played alongside go first, then get simpler: what is left is the race itself.
     let alone = (0..case.alongside.len()).map(move |drop| {
         let mut fewer = case.clone();
@@ -129,7 +147,8 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
             }
         })
     });
-    alone
+    without_earlier
+        .chain(alone)
         .chain(keep_one)
         .chain(fewer)
         .chain(drop_one)
@@ -137,6 +156,7 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         .chain(simpler_handshake)
         .chain(simpler_params)
         .chain(simpler_alongside)
+        .chain(simpler_earlier)
 }
 
 /// `candidates` behind a box, for the recursion into cases played alongside.
@@ -459,6 +479,7 @@ mod tests {
                 params: Default::default(),
             },
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
             steps: steps.into_iter().map(Step::Send).collect(),
         }
@@ -545,7 +566,7 @@ mod tests {
     /// How much there is to a case, compared in order: connections; steps; characters and
     /// elements; integer magnitudes; non-zero and fractional floats. Shrinking must lower it.
     fn weight(case: &Case) -> (usize, usize, u128, u128, u128) {
-        case.alongside.iter().map(weight).fold(
+        case.alongside.iter().chain(&case.before).map(weight).fold(
             {
                 let (steps, a, b, c) = own_weight(case);
                 (1, steps, a, b, c)

@@ -105,3 +105,64 @@ async fn a_plain_asyncapi_document_gives_no_error_on_the_reference_server() {
     assert!(errors.is_empty(), "{}", wsfuzz::report::text(&report));
     assert_eq!(report.stats.cases, 300);
 }
+
+/// The bundled spec with other example values for `prompt_id`.
+fn spec_with_examples(examples: &str) -> wsfuzz::spec::Spec {
+    let text = wsfuzz::PROMPT_MANAGER_SPEC.replace(
+        "examples: [greeting, signature, summary, cycle_a, cycle_b]",
+        &format!("examples: [{examples}]"),
+    );
+    assert_ne!(text, wsfuzz::PROMPT_MANAGER_SPEC);
+    wsfuzz::spec::Spec::parse(&text, "prompt-manager.asyncapi.yaml").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_from_the_url_is_one_the_server_knows() {
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    // `signature` is on the server, though the spec's examples lack it.
+    let url = format!("ws://{}/ws/prompts/signature", server.local_addr());
+    let target =
+        wsfuzz::target::Target::resolve(&url, Some(&spec_with_examples("greeting"))).unwrap();
+    let report = support::run(&target, &settings(8, 150)).await;
+    support::assert_no_findings(&report);
+    assert_eq!(report.stats.cases, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_values_the_server_lacks_are_left_out_with_a_note() {
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    let spec = spec_with_examples("alpha, greeting");
+    let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
+    let report = support::run(&target, &settings(9, 150)).await;
+    support::assert_no_findings(&report);
+    assert_eq!(report.stats.cases, 150);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("prompt_id=alpha is left out")),
+        "{:?}",
+        report.notes
+    );
+    // None of them there: the channel is left out, and the campaign goes on with the others.
+    let spec = spec_with_examples("alpha, beta");
+    let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
+    let report = support::run(&target, &settings(9, 60)).await;
+    assert_eq!(report.channels, ["echo"], "{:?}", report.notes);
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.starts_with("channel left out")));
+    // A URL naming a value the server lacks cannot be fuzzed at all: a one-line error.
+    let url = format!("ws://{}/ws/prompts/alpha", server.local_addr());
+    let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
+    let ran = wsfuzz::campaign::run(&target, &settings(9, 10), &mut |_| {}).await;
+    let Err(wsfuzz::campaign::Unreachable(why)) = ran else {
+        panic!("an endpoint the server refuses is unreachable")
+    };
+    assert!(
+        why.contains("/ws/prompts/alpha") && !why.contains('\n'),
+        "{why}"
+    );
+}

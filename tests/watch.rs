@@ -96,9 +96,11 @@ async fn a_panic_in_the_targets_output_is_a_finding() {
         "{:?}",
         panic.target_output
     );
-    // The dropped connection is the panic's other face; nothing else is wrong.
+    // The dropped connection is the panic's other face (once for each kind of input that
+    // reaches it); nothing else is wrong.
     let mut checks = support::checks_of(&report);
     checks.sort();
+    checks.dedup();
     assert_eq!(checks, ["no_abrupt_close", "no_panic_in_output"]);
 }
 
@@ -251,4 +253,35 @@ async fn a_target_that_never_listens_is_a_clear_error() {
 fn only_messages_of_a_payload_are_compared() {
     // `only_message` reads a payload's text; binary payloads have none.
     assert_eq!(Payload::Binary(vec![1]).text(), None);
+}
+
+/// A write the target takes and that breaks its prompt for every later connection: the
+/// connections after it fail from their first step, and the minimal case, played on a fresh
+/// target after the cases before it, shows the write that broke the prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_breaks_its_resource_is_shrunk_with_the_cases_before_it() {
+    let report = spawned(
+        &command_for(Flaw::BreaksOnNumberContent),
+        &[Layer::Messages],
+        |settings| settings.cases = 300,
+    )
+    .await;
+    let text = wsfuzz::report::text(&report);
+    let breaks = |payload: &Payload| match payload {
+        Payload::Json(value) => value["action"] == "update" && value["content"].is_number(),
+        _ => false,
+    };
+    let later = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.case.before.iter().any(|earlier| {
+                earlier
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, Step::Send(p) if breaks(p)))
+            })
+        })
+        .unwrap_or_else(|| panic!("no later connection's finding shows the write: {text}"));
+    assert!(!later.flaky, "{text}");
 }

@@ -330,6 +330,7 @@ async fn campaign(
             settings,
             watched,
             history: &[],
+            from_scratch: AtomicBool::new(false),
         };
         let Some(first) = bench.rerun(property, case).await else {
             fixed.push(name);
@@ -475,12 +476,6 @@ async fn campaign(
         if minimized {
             *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
         }
-        if !minimized && case.layer() == Layer::Clients {
-            if history.len() == HISTORY {
-                history.pop_front();
-            }
-            history.push_back(case.clone());
-        }
         let mut queue: VecDeque<(Property, Rerun, usize)> = failures.into();
         let mut crashed = queue.iter().any(|(p, _, _)| matches!(p, Property::Crash));
         loop {
@@ -553,6 +548,7 @@ async fn campaign(
                 settings,
                 watched,
                 history: &earlier,
+                from_scratch: AtomicBool::new(false),
             };
             let finding = bench
                 .minimize(property, case, first, index, &interrupted)
@@ -569,6 +565,13 @@ async fn campaign(
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             findings.push(finding);
+        }
+        // Failed or not, a case left its resource as it left it.
+        if matches!(case.layer(), Layer::Clients | Layer::Messages) {
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(case.clone());
         }
         progress(Progress::Played {
             index,
@@ -743,7 +746,7 @@ fn scope(property: Property, channel: &str, cause: &str) -> String {
     }
 }
 
-/// Scenarios kept to replay before one that fails only after others.
+/// Scenarios and message cases kept to replay before one that fails only after others.
 const HISTORY: usize = 12;
 
 /// What is noted of the target before a case, to tell what the case did to it.
@@ -797,6 +800,7 @@ fn from_connection(case: &Case, k: usize) -> Cow<'_, Case> {
         handshake: case.handshake.clone(),
         steps: case.steps.clone(),
         alongside: Vec::new(),
+        before: Vec::new(),
         credentials: None,
     };
     let mut seen_from = case.alongside[k - 1].clone();
@@ -821,6 +825,10 @@ async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Tr
 /// `play` for a case and those alongside it, all at once: a transcript for each connection,
 /// the case's own first, with the timeline of all of them interleaved.
 async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -> Vec<Transcript> {
+    for earlier in &case.before {
+        let channel = &route_of(&target.routes, earlier).channel;
+        run_case(target, channel, earlier, timing).await;
+    }
     let bystander = match case.layer() {
         Layer::Messages | Layer::Clients => None,
         _ => Bystander::join(target, &route.channel, &route.probe_endpoint(), timing).await,

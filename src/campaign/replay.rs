@@ -62,8 +62,12 @@ pub(super) struct Bench<'a> {
     pub route: &'a Route,
     pub settings: &'a Settings,
     pub watched: Option<&'a tokio::sync::Mutex<Watched>>,
-    /// Scenarios played before the failing one on a started target, oldest first.
+    /// Scenarios and message cases played before the failing one on a started target, oldest first.
     pub history: &'a [Case],
+    /// Whether every re-run of a message case starts from a fresh target: set while shrinking
+    /// a failure that shows only after earlier cases, so that only what the candidate itself
+    /// plays counts.
+    pub from_scratch: AtomicBool,
 }
 
 /// What a failing re-run showed.
@@ -85,7 +89,9 @@ impl Bench<'_> {
         // start from a fresh one, so that what earlier runs did cannot count.
         let fresh = match property {
             Property::Crash => true,
-            Property::Check(_) => case.layer() == Layer::Clients,
+            Property::Check(_) => {
+                case.layer() == Layer::Clients || self.from_scratch.load(Ordering::Relaxed)
+            }
             // Resources are measured on a warm target: a fresh one grows as it loads.
             _ => false,
         };
@@ -277,9 +283,13 @@ impl Bench<'_> {
         let mut case = case;
         let stateful = matches!(property, Property::Check(_) | Property::Crash)
             && case.layer() == Layer::Clients;
-        if !reproduced && !target_down && stateful && !self.history.is_empty() {
-            let combined = self
-                .history
+        let scenarios: Vec<&Case> = self
+            .history
+            .iter()
+            .filter(|c| c.layer() == Layer::Clients)
+            .collect();
+        if !reproduced && !target_down && stateful && !scenarios.is_empty() {
+            let combined = scenarios
                 .iter()
                 .fold(Case::scenario(&case.endpoint), |all, earlier| {
                     all.followed_by(earlier)
@@ -291,7 +301,7 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
-        let shrunk = if reproduced {
+        let mut shrunk = if reproduced {
             shrink(case.clone(), self.settings.shrink, attempt).await
         } else {
             Shrunk {
@@ -301,6 +311,32 @@ impl Bench<'_> {
                 exhausted: false,
             }
         };
+        // On a started target, a message case's minimal case must fail on a fresh target too: if
+        // it fails only on what the campaign left in its resource (a write that broke it, every
+        // later connection failing from its first step), the case is played on a fresh target,
+        // after the cases played before it on the same resource if it needs them, and shrunk
+        // again with every candidate on a fresh target: the minimal case shows what broke the
+        // state.
+        let messages = matches!(property, Property::Check(_)) && case.layer() == Layer::Messages;
+        if reproduced && messages && self.watched.is_some() {
+            self.from_scratch.store(true, Ordering::Relaxed);
+            if self.rerun(property, &shrunk.case).await.is_none() {
+                let mut after_earlier = case.clone();
+                after_earlier.before = self
+                    .history
+                    .iter()
+                    .filter(|c| c.layer() == Layer::Messages && c.endpoint == case.endpoint)
+                    .cloned()
+                    .collect();
+                for candidate in [case.clone(), after_earlier] {
+                    if attempt(candidate.clone()).await {
+                        shrunk = shrink(candidate, self.settings.shrink, attempt).await;
+                        break;
+                    }
+                }
+            }
+            self.from_scratch.store(false, Ordering::Relaxed);
+        }
         if let Some(watched) = self.watched {
             let mut watched = watched.lock().await;
             if watched.exited().await.is_some() {

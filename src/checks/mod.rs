@@ -927,6 +927,7 @@ mod tests {
             },
             steps: vec![Step::Send(payload.clone())],
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         };
         let transcript = Transcript {
@@ -1122,6 +1123,7 @@ mod tests {
             },
             steps: vec![],
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         };
         let transcript = Transcript {

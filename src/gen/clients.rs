@@ -94,6 +94,7 @@ pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
                     handshake: None,
                     steps,
                     alongside: Vec::new(),
+                    before: Vec::new(),
                     credentials: None,
                 }
             })

@@ -54,6 +54,7 @@ impl Generator {
             endpoint: routes[0].probe_endpoint(),
             steps: Vec::new(),
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         };
         Generator {
@@ -105,6 +106,7 @@ fn route_cases(route: &Route, layers: &[Layer], changes: &[Change]) -> BoxedStra
         handshake,
         steps,
         alongside: Vec::new(),
+        before: Vec::new(),
         credentials: None,
     };
     let mut options: Vec<(u32, BoxedStrategy<Case>)> = Vec::new();
@@ -130,6 +132,7 @@ fn route_cases(route: &Route, layers: &[Layer], changes: &[Change]) -> BoxedStra
                             handshake: None,
                             steps: Vec::new(),
                             alongside: Vec::new(),
+                            before: Vec::new(),
                             credentials: Some(c),
                         });
                     (2, prop_oneof![4 => fuzzed, 1 => changed].boxed())
@@ -174,6 +177,7 @@ fn message_cases(route: &Route) -> BoxedStrategy<Case> {
             },
             steps,
             alongside: Vec::new(),
+            before: Vec::new(),
             credentials: None,
         })
         .boxed()

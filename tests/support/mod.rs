@@ -73,6 +73,9 @@ pub enum Flaw {
     BroadcastEverywhere,
     /// Takes 200 ms to save, and fails a save that comes while another is under way with 1011.
     RaceOnConcurrentSave,
+    /// Takes an `update` whose content is a number, and stores it: from then on every
+    /// connection to that prompt is dropped at once (its greeting cannot be written).
+    BreaksOnNumberContent,
 }
 
 /// The one token the servers that check tokens let in, and the site they serve.
@@ -94,6 +97,7 @@ impl Flaw {
             Flaw::BurnCpuOnLongHeader,
             Flaw::KeepAbandonedConnections,
             Flaw::BroadcastStopsAtDeadPeer,
+            Flaw::BreaksOnNumberContent,
         ]
         .into_iter()
         .find(|flaw| format!("{flaw:?}") == name)
@@ -260,14 +264,17 @@ async fn serve(
         return close(&mut ws, 4004, &reason).await;
     }
     let mut initial = json!({"action": "initial", "content": "Hello", "description": null, "tags": ["a"], "is_composite": false, "updated_at": null});
-    for (field, value) in kept.lock().unwrap().get(&id).into_iter().flatten() {
-        initial[field] = value.clone();
+    if !initial["content"].is_string() {
+        return;
     }
     if flaw == Flaw::BadGreeting {
         initial.as_object_mut().unwrap().remove("tags");
     }
     if flaw == Flaw::IgnoresToken {
         initial["description"] = json!(authorization);
+    }
+    for (field, value) in kept.lock().unwrap().get(&id).into_iter().flatten() {
+        initial[field] = value.clone();
     }
     if ws.send(Message::text(initial.to_string())).await.is_err() {
         return;
@@ -448,6 +455,7 @@ fn answer(text: &str, flaw: Flaw) -> Answer {
                 None if flaw == Flaw::PanicOnMissingField => panic!("content is missing"),
                 None => return error("invalid_field", "`content` is required"),
                 Some(Value::String(content)) => content.clone(),
+                Some(Value::Number(_)) if flaw == Flaw::BreaksOnNumberContent => String::new(),
                 Some(_) => return wrong_type(),
             };
             if action == "update" {

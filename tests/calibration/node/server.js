@@ -61,15 +61,30 @@ const server = http.createServer((req, res) => {
 });
 const wss = new WebSocketServer({ noServer: true, maxPayload: 65536 });
 
+// The room a request target names, if it is one we serve; a target that is no URL at all
+// (`GET http://[::1/`) would make `new URL` throw, which in this handler ends the process.
+function roomOf(target) {
+  try {
+    const { pathname } = new URL(target, 'ws://base.url');
+    return pathname.startsWith('/chat/') ? rooms.get(pathname.slice('/chat/'.length)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function onSocketError() {
+  this.destroy();
+}
+
 server.on('upgrade', (request, socket, head) => {
-  socket.on('error', () => socket.destroy());
-  const { pathname } = new URL(request.url, 'http://localhost');
-  const room = pathname.startsWith('/chat/') ? rooms.get(pathname.slice('/chat/'.length)) : undefined;
+  socket.on('error', onSocketError);
+  const room = roomOf(request.url);
   if (room === undefined) {
     socket.write('HTTP/1.1 404 Not Found\r\n\r\n');
     socket.destroy();
     return;
   }
+  socket.removeListener('error', onSocketError);
   wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request, room));
 });
 
