@@ -1,5 +1,8 @@
 //! Calibration server: the chat rooms of `specs/chat.asyncapi.yaml` on axum, after its websockets example (`calibration_axum PORT`).
 
+#[path = "calibration/chat.rs"]
+mod chat;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -10,71 +13,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+use chat::{handle, Kept};
 
 #[derive(Default)]
 struct Room {
     peers: HashMap<u64, UnboundedSender<Message>>,
-    texts: Vec<String>,
-    count: u64,
+    kept: Kept,
 }
 
 #[derive(Clone, Default)]
 struct Rooms {
     rooms: Arc<Mutex<HashMap<String, Room>>>,
     next_id: Arc<Mutex<u64>>,
-}
-
-/// The reply to one text message, and the broadcast to the others.
-fn handle(room: &mut Room, text: &str) -> (Value, Option<Value>) {
-    let error = |reason: &str| (json!({"type": "error", "reason": reason}), None);
-    let Ok(message) = serde_json::from_str::<Value>(text) else {
-        return error("not JSON");
-    };
-    let Some(fields) = message.as_object() else {
-        return error("not a JSON object");
-    };
-    match fields.get("type").and_then(Value::as_str) {
-        Some("say") => {
-            let said = match fields.get("text").and_then(Value::as_str) {
-                Some(said) if fields.len() == 2 && (1..=500).contains(&said.chars().count()) => {
-                    said
-                }
-                _ => return error("say takes a text of 1 to 500 characters, and nothing else"),
-            };
-            room.count += 1;
-            room.texts.push(said.to_string());
-            let excess = room.texts.len().saturating_sub(50);
-            room.texts.drain(..excess);
-            (
-                json!({"type": "sent", "id": room.count}),
-                Some(json!({"type": "said", "text": said})),
-            )
-        }
-        Some("history") => {
-            let limit = match fields.get("limit") {
-                None => Some(50),
-                Some(limit) => limit.as_u64().or_else(|| {
-                    limit
-                        .as_f64()
-                        .filter(|f| f.fract() == 0.0)
-                        .map(|f| f as u64)
-                }),
-            };
-            match limit {
-                Some(limit @ 1..=50) if fields.keys().all(|k| k == "type" || k == "limit") => {
-                    let from = room.texts.len().saturating_sub(limit as usize);
-                    (
-                        json!({"type": "recent", "messages": room.texts[from..]}),
-                        None,
-                    )
-                }
-                _ => error("history takes a limit from 1 to 50, and nothing else"),
-            }
-        }
-        _ => error("unknown type"),
-    }
 }
 
 async fn chat(
@@ -119,7 +71,7 @@ async fn serve(socket: WebSocket, state: Rooms, name: String) {
             Message::Text(text) => {
                 let mut rooms = state.rooms.lock().unwrap();
                 let room = rooms.entry(name.clone()).or_default();
-                let (reply, said) = handle(room, text.as_str());
+                let (reply, said) = handle(&mut room.kept, text.as_str());
                 let _ = tx.send(Message::Text(reply.to_string().into()));
                 if let Some(said) = said {
                     for (peer, sender) in &room.peers {

@@ -54,30 +54,10 @@ pub fn python(
             1,
         );
     out.push_str(&runtime);
-    let mut names = Vec::new();
-    for (n, case) in cases.iter().enumerate() {
-        let name = format!("connection_{}", n + 1);
-        let _ = writeln!(out, "\n\ndef {name}():");
-        // Each connection played alongside is on its own channel, with that channel's rules.
-        let channel = target
-            .routes
-            .iter()
-            .find(|r| r.channel.id == case.endpoint.channel)
-            .unwrap_or(route);
-        let script = Script {
-            target,
-            channel: &channel.channel,
-            timing,
-            several: cases.len() > 1,
-        };
-        let body = script.body(case, &(n + 1).to_string());
-        out.push_str(&body);
-        names.push(name);
-    }
-    // Cases played first, one after the other, leave the state the finding needs.
-    let mut earlier = Vec::new();
-    for (n, case) in case.before.iter().enumerate() {
-        let name = format!("before_{}", n + 1);
+    // Each connection is a function, on its own channel with that channel's rules: the cases
+    // played first, one after the other, leave the state the finding needs; then the case and
+    // those alongside it play at once.
+    let mut function = |name: String, case: &Case, label: String, several: bool| {
         let _ = writeln!(out, "\n\ndef {name}():");
         let channel = target
             .routes
@@ -88,11 +68,36 @@ pub fn python(
             target,
             channel: &channel.channel,
             timing,
-            several: true,
+            several,
         };
-        out.push_str(&script.body(case, &format!("before {}", n + 1)));
-        earlier.push(name);
-    }
+        out.push_str(&script.body(case, &label));
+        name
+    };
+    let names: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            function(
+                format!("connection_{}", n + 1),
+                c,
+                (n + 1).to_string(),
+                cases.len() > 1,
+            )
+        })
+        .collect();
+    let earlier: Vec<String> = case
+        .before
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            function(
+                format!("before_{}", n + 1),
+                c,
+                format!("before {}", n + 1),
+                true,
+            )
+        })
+        .collect();
     let (authority, path) = address_and_path(&target.url(&route.probe_endpoint()));
     let probe = Handshake::standard().encode(&authority, &path);
     let _ = writeln!(out, "\n\nif __name__ == \"__main__\":");

@@ -121,7 +121,7 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        stdout.contains("Finding 1 of 1: bad_input_gets_error"),
+        stdout.contains("Finding 1 of 1: error bad_input_gets_error"),
         "{stdout}"
     );
     assert!(stdout.contains("Reproduce with: wsfuzz fuzz"), "{stdout}");
@@ -153,7 +153,7 @@ async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
     let again_out = String::from_utf8_lossy(&again.stdout);
     assert!(
         again_out.contains("1 cases in")
-            && again_out.contains("Finding 1 of 1: bad_input_gets_error"),
+            && again_out.contains("Finding 1 of 1: error bad_input_gets_error"),
         "{again_out}"
     );
 
@@ -720,12 +720,31 @@ async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
     // The summary says what was tried and failed, and where everything is.
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let summary = &text[text.find("60 cases in").expect("a summary")..];
+    // One finding for each kind of input that draws the traceback out.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let n = report["findings"].as_array().unwrap().len();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["check"] == "no_leaked_internals" && f["level"] == "error"),
+        "{text}"
+    );
+    let errors = if n == 1 {
+        "1 error".to_string()
+    } else {
+        format!("{n} errors")
+    };
+    let cases = if n == 1 { "1 new case" } else { "new cases" };
     for line in [
-        "seed 2: 1 finding",
+        &format!("seed 2: {errors}"),
         "  layers:  messages 60 (",
-        "  checks:  16 on every case: 15 passed, 1 failed",
-        "    FAILED no_leaked_internals  on `prompt`: finding 1 (",
-        "  saved:   1 new case in proptest-regressions/",
+        "  checks:  21 on every case: 20 passed, 1 failed",
+        "    FAILED no_leaked_internals  on `prompt`: finding",
+        &format!("  saved:   {}", if n == 1 { "1 new case in" } else { "" }),
+        cases,
         "  JSON:    ",
         "  JUnit:   ",
         "  HTML:    ",
@@ -747,11 +766,11 @@ async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
     assert_eq!(kinds.last(), Some(&"finished"));
     assert_eq!(kinds.iter().filter(|k| **k == "case").count(), 60);
     let found: Vec<&Value> = events.iter().filter(|e| e["event"] == "finding").collect();
-    assert_eq!(found.len(), 1);
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(found[0]["finding"]["case"], report["findings"][0]["case"]);
-    assert_eq!(events.last().unwrap()["findings"], 1);
+    assert_eq!(found.len(), n);
+    assert!(found
+        .iter()
+        .any(|f| f["finding"]["case"] == report["findings"][0]["case"]));
+    assert_eq!(events.last().unwrap()["findings"], n);
 
     // The JUnit report validates against the schema, with the server's traceback in it.
     support::readers::assert_valid_junit(&dir.join("report.xml"));
@@ -764,10 +783,10 @@ async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
     }
     let dom = support::readers::browser_dom(&dir.join("report.html"));
     for shown in [
-        "1 finding: 60 cases",
+        &format!("{errors}: 60 cases"),
         "id=\"finding-1\"",
-        "Finding 1 of 1: <code>no_leaked_internals</code>",
-        "<td class=\"failed\">failed: <a href=\"#finding-1\">finding 1</a></td>",
+        &format!("Finding 1 of {n} (error): <code>no_leaked_internals</code>"),
+        "<td class=\"failed\">failed: <a href=\"#finding-1\">finding 1</a>",
         "class=\"transcript\"",
         "← text",
     ] {
@@ -782,7 +801,7 @@ async fn the_reports_of_a_clean_campaign_say_so() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        text.contains("checks:  16 on every case: 16 passed, 0 failed"),
+        text.contains("checks:  21 on every case: 21 passed, 0 failed"),
         "{text}"
     );
     assert!(!text.contains("saved:"), "{text}");
@@ -790,7 +809,7 @@ async fn the_reports_of_a_clean_campaign_say_so() {
     let dom = support::readers::browser_dom(&dir.join("report.html"));
     assert!(dom.contains("no findings: 60 cases"), "{dom}");
     assert!(!dom.contains("class=\"finding\""), "{dom}");
-    assert_eq!(dom.matches("<td class=\"passed\">passed</td>").count(), 16);
+    assert_eq!(dom.matches("<td class=\"passed\">passed</td>").count(), 21);
 }
 
 /// Reads the JUnit report at `path`: a suite per channel, a case per check, and one failure.
@@ -831,7 +850,12 @@ fn junit_has_one_failure(path: &std::path::Path, check: &str) {
     }
     assert_eq!(suites, ["wsfuzz prompt", "wsfuzz echo"]);
     // The checks of credentials run only with credentials to check.
-    assert_eq!(cases, 2 * (wsfuzz::checks::CHECKS.len() - 3));
+    // Nor those of a target process without --spawn.
+    let spawned = wsfuzz::checks::CHECKS
+        .iter()
+        .filter(|c| c.needs == wsfuzz::checks::Needs::Spawn)
+        .count();
+    assert_eq!(cases, 2 * (wsfuzz::checks::CHECKS.len() - 3 - spawned));
     assert_eq!(
         failed,
         [("wsfuzz.prompt".to_string(), check.to_string())],

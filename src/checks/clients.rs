@@ -17,14 +17,18 @@ fn who(record: &ClientRecord) -> String {
     }
 }
 
-/// How many of the messages a client received are broadcasts the spec describes.
-fn conforming(o: &Observed, record: &ClientRecord) -> usize {
-    let messages: Vec<_> = o
-        .channel
+/// The broadcasts the spec describes.
+fn broadcast_messages<'o>(o: &'o Observed) -> Vec<&'o crate::spec::Message> {
+    o.channel
         .broadcasts
         .iter()
         .flat_map(|b| &b.messages)
-        .collect();
+        .collect()
+}
+
+/// How many of the messages a client received are broadcasts the spec describes.
+fn conforming(o: &Observed, record: &ClientRecord) -> usize {
+    let messages = broadcast_messages(o);
     record
         .received
         .iter()
@@ -53,14 +57,9 @@ pub(super) fn broadcasts_reach_peers(o: &Observed) -> Option<Failure> {
             // Broadcasts that came but break their schema came all the same: the flaw is the
             // schema's, and the report names it.
             if record.received.len() >= record.owed.len() {
+                let messages = broadcast_messages(o);
                 let broken = record.received.iter().find_map(|text| {
                     let parsed = parse_json(text);
-                    let messages: Vec<_> = o
-                        .channel
-                        .broadcasts
-                        .iter()
-                        .flat_map(|b| &b.messages)
-                        .collect();
                     let first = messages.first()?;
                     (!messages
                         .iter()

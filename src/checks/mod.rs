@@ -379,7 +379,15 @@ pub fn judge(observed: &Observed) -> Vec<Failure> {
 /// value, the length) that differ from case to case.
 fn cause(o: &Observed, failure: &Failure) -> String {
     let kind = |why: &str| {
+        // `a near-miss of `say` that breaks only `/properties/text/maxLength`: 501 characters`
+        // is a near-miss that breaks that constraint, of whichever message has it.
         let general = why.split(": ").next().unwrap_or(why);
+        let general = match general.split_once(" of `") {
+            Some((head, rest)) if head.ends_with("near-miss") => {
+                format!("{head} {}", rest.split_once("` ").map_or(rest, |(_, r)| r))
+            }
+            _ => general.to_string(),
+        };
         let mut out = String::new();
         for c in general.chars() {
             match (c.is_ascii_digit(), out.ends_with('N')) {
