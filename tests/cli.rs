@@ -95,6 +95,76 @@ async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
     assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
 }
 
+#[test]
+fn checks_lists_every_check_with_its_level() {
+    let output = wsfuzz(&["checks"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    for check in wsfuzz::checks::CHECKS {
+        let line = format!("{} ({};", check.name, check.level.name());
+        assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    }
+    let unknown = wsfuzz(&["fuzz", "ws://127.0.0.1:9", "--checks", "no_such_check"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("`no_such_check` is not a check"));
+}
+
+/// Warnings fail a run only with --strict; --exclude-checks and --checks choose what judges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_pass_unless_strict() {
+    let addr = support::start(Flaw::ClosesNormallyOnBadJson).await;
+    let url = format!("ws://{addr}");
+    let spec = spec_path();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "fuzz",
+            &url,
+            "--spec",
+            &spec,
+            "--layers",
+            "messages",
+            "--cases",
+            "60",
+            "--seed",
+            "3",
+            "--timeout",
+            "0.3",
+            "--no-regressions",
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move { wsfuzz_async(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let lenient = run(&[]).await;
+    let text = String::from_utf8_lossy(&lenient.stdout).into_owned();
+    assert_eq!(lenient.status.code(), Some(0), "{text}");
+    assert!(text.contains("seed 3: 1 warning"), "{text}");
+    assert!(
+        text.contains("Warnings: deviations from RFC 6455"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Finding 1 of 1: warning bad_input_close_code"),
+        "{text}"
+    );
+    assert!(text.contains("WARNED bad_input_close_code"), "{text}");
+    let strict = run(&["--strict"]).await;
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    let without = run(&["--strict", "--exclude-checks", "bad_input_close_code"]).await;
+    let text = String::from_utf8_lossy(&without.stdout).into_owned();
+    assert_eq!(without.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("no findings") && text.contains("checks:  20 on every case"),
+        "{text}"
+    );
+    let only = run(&["--checks", "no_abrupt_close,bad_input_gets_error"]).await;
+    let text = String::from_utf8_lossy(&only.stdout).into_owned();
+    assert!(
+        text.contains("checks:  2 on every case: 2 passed"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finding_exits_1_and_its_reproduce_command_reproduces_it() {
     let addr = support::start(Flaw::SilentOnUnknownAction).await;

@@ -73,6 +73,9 @@ pub enum Flaw {
     BroadcastEverywhere,
     /// Takes 200 ms to save, and fails a save that comes while another is under way with 1011.
     RaceOnConcurrentSave,
+    /// Closes with 1000 (normal closure) on text that is not JSON: a close code that says
+    /// nothing, which harms no user (a warning).
+    ClosesNormallyOnBadJson,
     /// Takes an `update` whose content is a number, and stores it: from then on every
     /// connection to that prompt is dropped at once (its greeting cannot be written).
     BreaksOnNumberContent,
@@ -426,6 +429,7 @@ fn answer(text: &str, flaw: Flaw) -> Answer {
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(_) if flaw == Flaw::DropOnInvalidJson => return Answer::Drop,
+        Err(_) if flaw == Flaw::ClosesNormallyOnBadJson => return Answer::Close(1000),
         Err(_) if flaw == Flaw::LeaksTraceback => {
             return error("invalid_json", "Traceback (most recent call last):\n  File \"app.py\", line 42, in receive\njson.decoder.JSONDecodeError: Expecting value")
         }
