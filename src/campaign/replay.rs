@@ -366,7 +366,12 @@ impl Bench<'_> {
             )),
             endpoint: url.clone(),
             channel: self.route.channel.id.clone(),
-            cause: first_cause,
+            // As the minimal case shows it (the campaign tells findings apart by the first).
+            cause: if rerun.failure.cause.is_empty() {
+                first_cause
+            } else {
+                rerun.failure.cause.clone()
+            },
             expected: redact(&rerun.failure.expected),
             actual: redact(&rerun.failure.actual),
             by_hand: by_hand(&url, &minimal),

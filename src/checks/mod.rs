@@ -388,12 +388,22 @@ fn cause(o: &Observed, failure: &Failure) -> String {
             }
             _ => general.to_string(),
         };
+        // Numbers and quoted values are the particulars of one case.
         let mut out = String::new();
+        let mut quoted = false;
         for c in general.chars() {
-            match (c.is_ascii_digit(), out.ends_with('N')) {
-                (true, true) => {}
-                (true, false) => out.push('N'),
-                (false, _) => out.push(c),
+            match (c, quoted, c.is_ascii_digit(), out.ends_with('N')) {
+                ('"', false, ..) => {
+                    quoted = true;
+                    out.push_str("\"…");
+                }
+                ('"', true, ..) => {
+                    quoted = false;
+                    out.push('"');
+                }
+                (_, true, ..) | (_, false, true, true) => {}
+                (_, false, true, false) => out.push('N'),
+                _ => out.push(c),
             }
         }
         out
@@ -410,21 +420,27 @@ fn cause(o: &Observed, failure: &Failure) -> String {
         Response::Silent { .. } => "silence".to_string(),
         Response::Skipped => String::new(),
     };
+    // A scenario of several clients, or connections at once, fail as a whole.
+    if o.case.layer() == Layer::Clients || !o.case.alongside.is_empty() {
+        return String::new();
+    }
     if let Some(record) = failure.step.and_then(|i| o.transcript.steps.get(i - 1)) {
         let input = match &record.expectation {
             Expectation::Reject { why } | Expectation::Either { why, .. } => kind(why),
-            Expectation::Reply { operation } => {
-                format!("a valid `{}`", o.channel.operations[*operation].id)
-            }
+            Expectation::Reply { .. } => "a valid message".to_string(),
             Expectation::Anything => String::new(),
         };
         return format!("{input} → {}", answer(&record.response));
     }
     if let Some(w) = &o.transcript.wire {
-        let input = match (&w.obligation, &w.must_refuse) {
-            (Obligation::Fail { what, .. } | Obligation::Either { what, .. }, _) => kind(what),
-            (_, Some(why)) => kind(why),
-            _ => String::new(),
+        // A handshake is told by how it was answered: a server that takes every broken
+        // handshake shows one flaw, not one for each rule a handshake can break.
+        if w.must_refuse.is_some() {
+            return format!("a handshake to refuse → {}", w.answer);
+        }
+        let input = match &w.obligation {
+            Obligation::Fail { what, .. } | Obligation::Either { what, .. } => kind(what),
+            _ => "valid frames".to_string(),
         };
         return format!("{input} → {}", answer(&w.after));
     }

@@ -267,17 +267,18 @@ async fn serve(
         return close(&mut ws, 4004, &reason).await;
     }
     let mut initial = json!({"action": "initial", "content": "Hello", "description": null, "tags": ["a"], "is_composite": false, "updated_at": null});
+    let saved = kept.lock().unwrap().get(&id).cloned().unwrap_or_default();
+    for (field, value) in &saved {
+        initial[field] = value.clone();
+    }
     if !initial["content"].is_string() {
         return;
     }
     if flaw == Flaw::BadGreeting {
         initial.as_object_mut().unwrap().remove("tags");
     }
-    if flaw == Flaw::IgnoresToken {
+    if flaw == Flaw::IgnoresToken && !saved.contains_key("description") {
         initial["description"] = json!(authorization);
-    }
-    for (field, value) in kept.lock().unwrap().get(&id).into_iter().flatten() {
-        initial[field] = value.clone();
     }
     if ws.send(Message::text(initial.to_string())).await.is_err() {
         return;
@@ -357,7 +358,12 @@ async fn serve(
                     let mut kept = kept.lock().unwrap();
                     let prompt = kept.entry(id.clone()).or_default();
                     for field in ["content", "description", "tags"] {
-                        if let Some(value) = news.get(field) {
+                        // Tags it should not have taken (TakesAnyTags) are not kept.
+                        let kept_as_is = field != "tags"
+                            || news[field]
+                                .as_array()
+                                .is_some_and(|t| t.iter().all(Value::is_string));
+                        if let Some(value) = news.get(field).filter(|_| kept_as_is) {
                             prompt.insert(field.to_string(), value.clone());
                         }
                     }
@@ -544,9 +550,16 @@ pub fn assert_no_findings(report: &Report) {
     );
 }
 
-/// The checks a report's findings failed, in order.
+/// The checks a report's findings failed, each once, in the order first found.
 pub fn checks_of(report: &Report) -> Vec<&'static str> {
-    report.findings.iter().map(|f| f.check.name).collect()
+    // Findings of one check are kept apart by cause; a check is named once, where first found.
+    let mut checks: Vec<&'static str> = Vec::new();
+    for finding in &report.findings {
+        if !checks.contains(&finding.check.name) {
+            checks.push(finding.check.name);
+        }
+    }
+    checks
 }
 
 pub fn spec() -> Spec {
