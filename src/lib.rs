@@ -25,9 +25,11 @@
 //!   parameters), frames, handshakes, disconnects, and scenarios of several clients.
 //! - [`runner`]: plays a case over a real connection (messages through tokio-tungstenite, the
 //!   rest byte for byte on a raw socket) and records a [`transcript`].
-//! - [`checks`]: pure functions from a transcript to failures; one flaw, one check. The
-//!   model of several clients (who is owed which broadcast) and the resource checks on a
-//!   target process live there too.
+//! - [`checks`]: pure functions from a transcript to failures; one flaw, one check. Each
+//!   check is a typed [`checks::Check`] with its level (an error fails the run, a warning is
+//!   an RFC deviation that harms no user), the layers it judges and what it needs. The model of
+//!   several clients (who is owed which broadcast), the data a server keeps, and the resource
+//!   checks on a target process live there too.
 //! - [`watch`]: a target process wsfuzz starts itself (`--spawn`): its exits, its output, and
 //!   its CPU, memory and descriptors read from `/proc`.
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
@@ -42,8 +44,8 @@
 //! # From a `cargo test`
 //!
 //! A [`Campaign`] runs against your own server from an ordinary test, and
-//! [`Report::assert_no_findings`] fails the test with each finding, its minimal case and how
-//! to reproduce it. Here the server is wsfuzz's reference server on a free port:
+//! [`Report::assert_no_findings`] fails the test on an error (or, with `strict`, a warning)
+//! with each finding, its minimal case and how to reproduce it. Here the server is wsfuzz's reference server on a free port:
 //!
 //! ```
 //! use wsfuzz::{case::Layer, spec::Spec, Campaign};

@@ -71,3 +71,28 @@ async fn what_cannot_run_is_an_error_not_a_finding() {
     let error = Campaign::new("http://example").run().await.unwrap_err();
     assert!(error.to_string().contains("ws://"), "{error}");
 }
+
+/// A warning passes the test unless the campaign is strict; the checks run are the caller's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_fail_a_test_only_when_strict() {
+    use wsfuzz::checks::{BAD_INPUT_CLOSE_CODE, BAD_INPUT_GETS_ERROR};
+    let addr = support::start(Flaw::ClosesNormallyOnBadJson).await;
+    let report = campaign(addr)
+        .checks(&[&BAD_INPUT_CLOSE_CODE, &BAD_INPUT_GETS_ERROR])
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.checks.len(), 2);
+    assert_eq!(support::checks_of(&report), ["bad_input_close_code"]);
+    report.assert_no_findings();
+    let strict = campaign(addr).strict(true).run().await.unwrap();
+    let failed = std::panic::catch_unwind(|| strict.assert_no_findings());
+    assert!(failed.is_err(), "{}", wsfuzz::report::text(&strict));
+    let without = campaign(addr)
+        .strict(true)
+        .exclude_checks(&[&BAD_INPUT_CLOSE_CODE])
+        .run()
+        .await
+        .unwrap();
+    without.assert_no_findings();
+}

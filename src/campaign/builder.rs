@@ -107,6 +107,24 @@ impl Campaign {
         self
     }
 
+    /// Runs only `checks` (as `--checks`); `wsfuzz::checks::CHECKS` lists them all.
+    pub fn checks(mut self, checks: &[&'static crate::checks::Check]) -> Campaign {
+        self.settings.checks.only = checks.to_vec();
+        self
+    }
+
+    /// Runs every check but `checks` (as `--exclude-checks`).
+    pub fn exclude_checks(mut self, checks: &[&'static crate::checks::Check]) -> Campaign {
+        self.settings.checks.exclude = checks.to_vec();
+        self
+    }
+
+    /// Makes warnings fail [`Report::assert_no_findings`] too (as `--strict`).
+    pub fn strict(mut self, strict: bool) -> Campaign {
+        self.settings.strict = strict;
+        self
+    }
+
     /// Replays the cases saved in `dir` before new ones, and saves each new finding there
     /// (with its standalone script), as `wsfuzz fuzz` does with `proptest-regressions/`.
     pub fn regressions(mut self, dir: impl Into<PathBuf>) -> Result<Campaign, Error> {
