@@ -197,10 +197,10 @@ async fn rust_axum_is_clean() {
     .await;
 }
 
-/// The planted bug gives its error, and no other.
-async fn planted(command: String, flaw: &str, error: &str) {
+/// The planted bug gives its error, and no other, within `cases` cases.
+async fn planted(command: String, flaw: &str, error: &str, cases: u64) {
     let _serial = SERIAL.lock().await;
-    let report = campaign(&command, Some(flaw), 300).await;
+    let report = campaign(&command, Some(flaw), cases).await;
     let text = wsfuzz::report::text(&report);
     assert_eq!(at(&report, Level::Error), [error], "{text}");
 }
@@ -212,11 +212,15 @@ async fn fastapi_trusting_receive_json_is_found() {
         "trust_json",
         // uvicorn drops the connection of a handler that raised, with no close frame.
         "no_abrupt_close",
+        300,
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_ws_broadcast_that_stops_at_a_dead_client_is_found() {
-    planted(node_app(), "broadcast_stops", "broadcasts_reach_peers").await;
+    // `ws` stops listing a peer as soon as its TCP connection ends, so the loop stops only at
+    // a peer caught in its closing handshake as another saves: scenarios that meet that
+    // moment are rarer than the other planted bug's inputs.
+    planted(node_app(), "broadcast_stops", "broadcasts_reach_peers", 500).await;
 }

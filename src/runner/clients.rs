@@ -61,7 +61,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                         // apps) add the connection to its room only after. Without a greeting to
                         // show it is in, it is given a moment before anything is owed to it.
                         if channel.greeting.is_empty() {
-                            tokio::time::sleep(timing.quiet).await;
+                            tokio::time::sleep(timing.quiet / 4).await;
                         }
                         // A client that comes back is a new connection: owed nothing from before.
                         records.insert(
