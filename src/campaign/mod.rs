@@ -13,7 +13,7 @@ use crate::checks::process::{self, Excess, Ledger, Limits};
 use crate::checks::{judge, Check, Level, Needs, Observed, Selection};
 use crate::gen::Generator;
 use crate::regressions::Saved;
-use crate::runner::{probe, revisit, run_case, Bystander, Timing};
+use crate::runner::{probe, run_case, Bystander, Timing};
 use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::{Connect, Event, Probe, Transcript};
@@ -562,8 +562,16 @@ async fn campaign(
             if finding.flaky && statistical {
                 continue;
             }
+            // Shrinking may show the cause another finding has already: then it is that one.
+            let shown = (finding.check, scope(property, channel, &finding.cause));
+            if let Some(&at) = seen.get(&shown) {
+                findings[at].occurrences += finding.occurrences;
+                seen.insert(key, at);
+                continue;
+            }
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
+            seen.insert(shown, findings.len());
             findings.push(finding);
         }
         // Failed or not, a case left its resource as it left it.
@@ -849,10 +857,6 @@ async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -
         wire.bystander = Some(bystander.still_served(timing).await);
     }
     let probed = probe(target, &route.channel, &route.probe_endpoint(), timing).await;
-    if keeps_data(route, case) && probed == Probe::Answered {
-        let channel = &route.channel;
-        transcript.revisit = Some(revisit(target, channel, &case.endpoint, timing).await);
-    }
     if !others.is_empty() {
         let mut events = label(&transcript.events, 1);
         for (k, other) in others.iter().enumerate() {
@@ -866,20 +870,6 @@ async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -
     }
     transcript.probe = Some(probed);
     std::iter::once(transcript).chain(others).collect()
-}
-
-/// Whether a case may have changed what its resource holds, and the spec lets that be read
-/// back: a message case alone on an accepted endpoint whose channel greets with the resource
-/// and has writes (operations others hear about).
-fn keeps_data(route: &Route, case: &Case) -> bool {
-    let channel = &route.channel;
-    case.layer() == Layer::Messages
-        && case.alongside.is_empty()
-        && case.handshake.is_none()
-        && !channel.greeting.is_empty()
-        && !channel.broadcasts.is_empty()
-        && channel.admits(&case.endpoint.params) == crate::spec::Admission::Accept
-        && case.steps.iter().any(|s| matches!(s, Step::Send(_)))
 }
 
 /// A connection's events, each marked with its number in the group.

@@ -388,10 +388,16 @@ fn cause(o: &Observed, failure: &Failure) -> String {
             }
             _ => general.to_string(),
         };
-        // Numbers and quoted values are the particulars of one case.
+        // Numbers and quoted values are the particulars of one case; a section (`§5.4`) is not.
         let mut out = String::new();
         let mut quoted = false;
+        let mut section = false;
         for c in general.chars() {
+            section = c == '§' || (section && (c.is_ascii_digit() || c == '.'));
+            if section {
+                out.push(c);
+                continue;
+            }
             match (c, quoted, c.is_ascii_digit(), out.ends_with('N')) {
                 ('"', false, ..) => {
                     quoted = true;
@@ -424,14 +430,6 @@ fn cause(o: &Observed, failure: &Failure) -> String {
     if o.case.layer() == Layer::Clients || !o.case.alongside.is_empty() {
         return String::new();
     }
-    if let Some(record) = failure.step.and_then(|i| o.transcript.steps.get(i - 1)) {
-        let input = match &record.expectation {
-            Expectation::Reject { why } | Expectation::Either { why, .. } => kind(why),
-            Expectation::Reply { .. } => "a valid message".to_string(),
-            Expectation::Anything => String::new(),
-        };
-        return format!("{input} → {}", answer(&record.response));
-    }
     if let Some(w) = &o.transcript.wire {
         // A handshake is told by how it was answered: a server that takes every broken
         // handshake shows one flaw, not one for each rule a handshake can break.
@@ -443,6 +441,14 @@ fn cause(o: &Observed, failure: &Failure) -> String {
             _ => "valid frames".to_string(),
         };
         return format!("{input} → {}", answer(&w.after));
+    }
+    if let Some(record) = failure.step.and_then(|i| o.transcript.steps.get(i - 1)) {
+        let input = match &record.expectation {
+            Expectation::Reject { why } | Expectation::Either { why, .. } => kind(why),
+            Expectation::Reply { .. } => "a valid message".to_string(),
+            Expectation::Anything => String::new(),
+        };
+        return format!("{input} → {}", answer(&record.response));
     }
     String::new()
 }

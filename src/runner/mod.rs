@@ -331,7 +331,7 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
         }
         Ok(mut socket) => {
             log.push("← 101 Switching Protocols");
-            play(
+            let open = play(
                 &mut socket,
                 channel,
                 case,
@@ -341,6 +341,14 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
                 &mut log,
             )
             .await;
+            if open && keeps_data(channel, case, admission) {
+                // What the resource holds now, read while this connection is still open: a
+                // broadcast of someone else's write would reach it as it closes, and tell the
+                // read is not this case's alone.
+                let endpoint = &case.endpoint;
+                transcript.revisit = Some(revisit(target, channel, endpoint, timing).await);
+            }
+            leave(&mut socket, channel, open, timing, &mut log).await;
         }
     }
     transcript
@@ -362,7 +370,7 @@ async fn play(
     timing: Timing,
     transcript: &mut Transcript,
     log: &mut Log,
-) {
+) -> bool {
     let mut open = true;
     if channel.speaks_first(admission) {
         let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
@@ -433,6 +441,11 @@ async fn play(
             response,
         });
     }
+    open
+}
+
+/// Ends the case's connection: a closing handshake if it is still open.
+async fn leave(socket: &mut Socket, channel: &Channel, open: bool, timing: Timing, log: &mut Log) {
     if open {
         log.push("→ close 1000");
         let close = CloseFrame {
@@ -440,7 +453,8 @@ async fn play(
             reason: "".into(),
         };
         if let Ok(Ok(())) = timeout(timing.timeout, socket.close(Some(close))).await {
-            let reply = next_response(socket, timing.timeout, log, &|_| false).await;
+            let others = broadcasts_of(channel, Vec::new());
+            let reply = next_response(socket, timing.timeout, log, &others).await;
             if matches!(reply, Response::Text { .. } | Response::Binary { .. }) {
                 // Late messages before the close reply are fine; give the close reply a moment more.
                 let _ = timeout(timing.timeout, async {
@@ -515,6 +529,19 @@ pub async fn probe(
     outcome
 }
 
+/// Whether a case may have changed what its resource holds, and the spec lets that be read
+/// back: a message case alone on an accepted endpoint whose channel greets with the resource
+/// and has writes (operations others hear about).
+fn keeps_data(channel: &Channel, case: &Case, admission: Admission) -> bool {
+    case.layer() == Layer::Messages
+        && case.alongside.is_empty()
+        && case.handshake.is_none()
+        && !channel.greeting.is_empty()
+        && !channel.broadcasts.is_empty()
+        && admission == Admission::Accept
+        && case.steps.iter().any(|s| matches!(s, Step::Send(_)))
+}
+
 /// What a fresh connection to `endpoint` gets first (its greeting), then leaves: the resource
 /// as the server keeps it. A refused handshake is told as the close it amounts to.
 pub async fn revisit(
@@ -537,13 +564,7 @@ pub async fn revisit(
         }
     };
     let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
-    let mut log = Log::new();
-    let mut first = next_response(&mut socket, timing.timeout, &mut log, &pushed).await;
-    // Someone else writing to the resource now would make what it holds nobody's to judge.
-    let later = next_response(&mut socket, timing.quiet / 4, &mut log, &|_| false).await;
-    if log.passed_over > 0 || matches!(later, Response::Text { .. }) {
-        first = Response::Skipped;
-    }
+    let first = next_response(&mut socket, timing.timeout, &mut Log::new(), &pushed).await;
     let close = CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
