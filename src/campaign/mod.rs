@@ -16,7 +16,7 @@ use crate::regressions::Saved;
 use crate::runner::{probe, run_case, Bystander, Timing};
 use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
-use crate::transcript::{Connect, Event, Probe, Transcript};
+use crate::transcript::{Connect, Event, Probe, Response, Transcript};
 use crate::watch::{Spawn, Usage, Watched};
 
 mod builder;
@@ -856,7 +856,18 @@ async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -
     if let (Some(bystander), Some(wire)) = (bystander, transcript.wire.as_mut()) {
         wire.bystander = Some(bystander.still_served(timing).await);
     }
-    let probed = probe(target, &route.channel, &route.probe_endpoint(), timing).await;
+    let mut probed = probe(target, &route.channel, &route.probe_endpoint(), timing).await;
+    // The read back of the case's resource is a fresh connection too: one that got no
+    // answer in time saw the server unresponsive, however soon it came back for the probe.
+    if let (Some(Response::Silent { waited_ms }), Probe::Answered) = (&transcript.revisit, &probed)
+    {
+        probed = Probe::Failed {
+            error: format!(
+                "a fresh connection to {} got no greeting within {waited_ms} ms",
+                crate::case::abbreviate(&target.url(&case.endpoint))
+            ),
+        };
+    }
     if !others.is_empty() {
         let mut events = label(&transcript.events, 1);
         for (k, other) in others.iter().enumerate() {

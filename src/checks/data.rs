@@ -137,23 +137,24 @@ fn before_and_after<'o>(o: &'o Observed) -> Option<(Value, &'o Response)> {
         return None;
     };
     let before = parse_json(text).filter(Value::is_object)?;
+    // A read back that got no greeting at all (silence, a drop, a refusal) shows the server
+    // unresponsive or a resource gone, which the checks of later connections judge; only a
+    // greeting tells what the resource holds.
     let after = o.transcript.revisit.as_ref()?;
-    if matches!(after, Response::Skipped) {
+    if !matches!(after, Response::Text { .. }) {
         return None;
     }
     Some((before, after))
 }
 
-/// A fresh connection's greeting as an object, or why there is none.
+/// A fresh connection's greeting as an object, or why it is none.
 fn read(after: &Response) -> Result<Value, String> {
-    match after {
-        Response::Text { text } => parse_json(text)
-            .filter(Value::is_object)
-            .ok_or_else(|| format!("a fresh connection got {after}, which is no object")),
-        other => Err(format!(
-            "a fresh connection to the same resource no longer gets its greeting: {other}"
-        )),
-    }
+    let Response::Text { text } = after else {
+        return Err(format!("a fresh connection got {after}"));
+    };
+    parse_json(text)
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("a fresh connection got {after}, which is no object"))
 }
 
 /// What the resource should hold after the case: as it was, if the server took no write; else

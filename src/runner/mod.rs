@@ -557,6 +557,7 @@ pub async fn revisit(
                 error: format!("the handshake was refused with HTTP {status}"),
             }
         }
+        Err(Connect::Unanswered { waited_ms }) => return Response::Silent { waited_ms },
         Err(other) => {
             return Response::Dropped {
                 error: format!("{other:?}"),
