@@ -129,7 +129,7 @@ fn outcomes(o: &Observed) -> Vec<Outcome> {
 }
 
 /// The resource before the case and after it, as JSON objects, when both were read.
-fn before_and_after<'o>(o: &'o Observed) -> Option<(Value, &'o Response)> {
+fn before_and_after<'o>(o: &'o Observed) -> Option<(Value, &'o str)> {
     if server_down(o) || !o.case.alongside.is_empty() || o.transcript.crowded {
         return None;
     }
@@ -140,21 +140,20 @@ fn before_and_after<'o>(o: &'o Observed) -> Option<(Value, &'o Response)> {
     // A read back that got no greeting at all (silence, a drop, a refusal) shows the server
     // unresponsive or a resource gone, which the checks of later connections judge; only a
     // greeting tells what the resource holds.
-    let after = o.transcript.revisit.as_ref()?;
-    if !matches!(after, Response::Text { .. }) {
+    let Some(Response::Text { text: after }) = &o.transcript.revisit else {
         return None;
-    }
+    };
     Some((before, after))
 }
 
 /// A fresh connection's greeting as an object, or why it is none.
-fn read(after: &Response) -> Result<Value, String> {
-    let Response::Text { text } = after else {
-        return Err(format!("a fresh connection got {after}"));
-    };
-    parse_json(text)
-        .filter(Value::is_object)
-        .ok_or_else(|| format!("a fresh connection got {after}, which is no object"))
+fn read(after: &str) -> Result<Value, String> {
+    parse_json(after).filter(Value::is_object).ok_or_else(|| {
+        format!(
+            "a fresh connection got {}, which is no object",
+            crate::case::abbreviate(after)
+        )
+    })
 }
 
 /// What the resource should hold after the case: as it was, if the server took no write; else
