@@ -110,10 +110,10 @@ pub struct FuzzArgs {
     /// Read flags from this file's [fuzz] table instead of ./wsfuzz.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// How many cases to run.
-    #[arg(long, default_value_t = 500)]
-    pub cases: u64,
-    /// Stop after this many seconds, whatever the case count.
+    /// How many cases to run (default: 500, or as many as --time allows).
+    #[arg(long)]
+    pub cases: Option<u64>,
+    /// Stop after this many seconds; without --cases, run for all of them.
     #[arg(long, value_name = "SECS")]
     pub time: Option<f64>,
     /// Seed for the generators: the same seed gives the same cases.
@@ -539,7 +539,11 @@ impl FuzzArgs {
             command.push_str(&format!(" --timeout {}", self.timeout));
         }
         let settings = Settings {
-            cases: self.cases,
+            cases: match (self.cases, self.time) {
+                (Some(cases), _) => cases,
+                (None, Some(_)) => Settings::UNTIL_TIME,
+                (None, None) => Settings::default().cases,
+            },
             time: self.time.map(|t| seconds(t, "time")).transpose()?,
             seed: self.seed.unwrap_or_else(random_seed),
             only_case: self.only_case,

@@ -188,17 +188,37 @@ fn show(url: &str, bar: &ProgressBar, progress: Progress) {
             routes,
             seed,
             cases,
+            time,
         } => {
             let channels: Vec<&str> = routes.iter().map(|r| r.channel.id.as_str()).collect();
+            let budget = match (cases, time) {
+                (Some(cases), Some(time)) => {
+                    format!("{cases} cases or {} s", time.as_secs_f64())
+                }
+                (Some(cases), None) => format!("{cases} cases"),
+                (None, time) => format!("{} s", time.unwrap_or_default().as_secs_f64()),
+            };
             say(
                 bar,
                 format!(
-                    "wsfuzz: fuzzing {} ({}), {cases} cases, seed {seed}",
+                    "wsfuzz: fuzzing {} ({}), {budget}, seed {seed}",
                     url,
                     channels.join(", ")
                 ),
             );
-            bar.set_length(cases);
+            // A campaign the time ends shows its time on the bar, not its cases.
+            match cases {
+                Some(cases) => bar.set_length(cases),
+                None => {
+                    bar.set_prefix(TIMED);
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] {msg}, {eta} left",
+                    ) {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    bar.set_length(time.unwrap_or_default().as_secs());
+                }
+            }
             bar.set_message("no findings");
         }
         Progress::Shrinking {
@@ -211,10 +231,16 @@ fn show(url: &str, bar: &ProgressBar, progress: Progress) {
         ),
         Progress::Found(_) => {}
         Progress::Played { done, findings, .. } => {
-            bar.set_position(done);
+            let elapsed = bar.elapsed();
             let found = report::count(findings, "finding", "findings");
-            let rate = done as f64 / bar.elapsed().as_secs_f64().max(0.001);
-            bar.set_message(format!("{found}, {rate:.0} cases/s"));
+            let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+            if bar.prefix() == TIMED {
+                bar.set_position(elapsed.as_secs());
+                bar.set_message(format!("{done} cases, {found}, {rate:.0} cases/s"));
+            } else {
+                bar.set_position(done);
+                bar.set_message(format!("{found}, {rate:.0} cases/s"));
+            }
         }
     }
 }
@@ -227,6 +253,9 @@ fn say(bar: &ProgressBar, line: String) {
         bar.println(line);
     }
 }
+
+/// The bar's prefix when the time, not the case count, ends the campaign.
+const TIMED: &str = "timed";
 
 /// The bar: cases done of all, findings, cases per second and time left.
 fn progress_bar() -> ProgressBar {

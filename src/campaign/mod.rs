@@ -29,6 +29,7 @@ use replay::{Bench, Property, Rerun};
 /// What a campaign does, decided before it starts.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// How many cases to play; [`Settings::UNTIL_TIME`] to play as many as `time` allows.
     pub cases: u64,
     pub time: Option<Duration>,
     pub seed: u64,
@@ -87,6 +88,25 @@ impl Partition {
     /// The case numbers below `cases` that belong to this part.
     pub fn indices(self, cases: u64) -> impl Iterator<Item = u64> {
         (self.index - 1..cases).step_by(self.of as usize)
+    }
+
+    /// How many of the case numbers below `cases` belong to this part.
+    pub fn count(self, cases: u64) -> u64 {
+        cases.saturating_sub(self.index - 1).div_ceil(self.of)
+    }
+}
+
+impl Settings {
+    /// A case count with no end of its own: the campaign runs until its `time` is up.
+    pub const UNTIL_TIME: u64 = u64::MAX;
+
+    /// How many cases this run plays, if the count and not the time ends it.
+    pub fn planned(&self) -> Option<u64> {
+        match self.only_case {
+            Some(_) => Some(1),
+            None if self.cases == Settings::UNTIL_TIME && self.time.is_some() => None,
+            None => Some(self.partition.count(self.cases)),
+        }
     }
 }
 
@@ -225,7 +245,9 @@ pub enum Progress<'a> {
     Started {
         routes: &'a [Route],
         seed: u64,
-        cases: u64,
+        /// The cases to play, or none when the time ends the campaign.
+        cases: Option<u64>,
+        time: Option<Duration>,
     },
     Shrinking {
         check: &'static Check,
@@ -276,14 +298,11 @@ async fn campaign(
     let admitted = admitted(target, settings.timing, &mut notes).await?;
     let target = &admitted;
     let routes = &target.routes;
-    let cases = settings.only_case.map_or(
-        settings.partition.indices(settings.cases).count() as u64,
-        |_| 1,
-    );
     progress(Progress::Started {
         routes,
         seed: settings.seed,
-        cases,
+        cases: settings.planned(),
+        time: settings.time,
     });
     let generator = Generator::checking(routes, &settings.layers, &target.credentials.changes());
     let interrupted = interrupt_flag();

@@ -261,6 +261,7 @@ pub static HANDSHAKE_REFUSED_CLEANLY: Check = transcript(
     wire::handshake_refused_cleanly,
 );
 pub static BAD_FRAMES_FAIL_THE_CONNECTION: Check = transcript("bad_frames_fail_the_connection", Level::Warning, WIRE, "a frame that breaks the protocol gets a close with the fitting code (1002, 1007, 1009), in time (§7.1.7, §7.4.1)", wire::bad_frames_fail_the_connection);
+pub static BOUNDARY_LENGTHS_REFUSED: Check = transcript("boundary_lengths_refused", Level::Error, WIRE, "a frame declaring a length no server can take (past 2^31, or with the top bit set), on its own or continuing a message, gets a close or a dropped connection, never silence: a silent server is stuck reading it or stuck for good", wire::boundary_lengths_refused);
 pub static VALID_FRAMES_KEEP_THE_CONNECTION: Check = transcript("valid_frames_keep_the_connection", Level::Error, WIRE, "after valid frames the connection is kept: a ping gets its pong, and no protocol error is claimed", wire::valid_frames_keep_the_connection);
 pub static ANSWERS_CLOSE_WITH_CLOSE: Check = transcript(
     "answers_close_with_close",
@@ -315,6 +316,7 @@ pub static CHECKS: &[&Check] = &[
     &SERVER_FRAMES_EXACT,
     &HANDSHAKE_REFUSED_CLEANLY,
     &BAD_FRAMES_FAIL_THE_CONNECTION,
+    &BOUNDARY_LENGTHS_REFUSED,
     &VALID_FRAMES_KEEP_THE_CONNECTION,
     &ANSWERS_CLOSE_WITH_CLOSE,
     &CLOSES_TCP_AFTER_CLOSE,

@@ -3,8 +3,9 @@
 use super::{failure, Failure, Observed};
 use crate::case::Step;
 use crate::credentials::{Change, FOREIGN_ORIGIN};
+use crate::runner::as_frame;
 use crate::transcript::{Answer, Probe, Response, WireRecord};
-use crate::wire::rfc::Obligation;
+use crate::wire::rfc::{self, Obligation};
 
 fn wire<'o>(o: &'o Observed) -> Option<&'o WireRecord> {
     o.transcript.wire.as_ref()
@@ -57,8 +58,41 @@ pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
     )
 }
 
+/// The frame the server must fail the connection for, when its declared length is one no
+/// server can take (see `rfc::boundary`).
+fn boundary_frame(o: &Observed, w: &WireRecord) -> Option<(usize, String)> {
+    let Obligation::Fail { at, .. } = w.obligation else {
+        return None;
+    };
+    let frames: Vec<_> = o.case.steps.iter().filter_map(as_frame).collect();
+    let continues = frames[..at - 1]
+        .iter()
+        .rev()
+        .find(|f| !f.is_control())
+        .is_some_and(|f| !f.fin);
+    rfc::boundary(frames.get(at - 1)?, continues).map(|what| (at, what))
+}
+
+pub(super) fn boundary_lengths_refused(o: &Observed) -> Option<Failure> {
+    let w = alive(o)?;
+    let (at, what) = boundary_frame(o, w)?;
+    let Response::Silent { waited_ms } = w.after else {
+        return None;
+    };
+    failure(
+        &super::BOUNDARY_LENGTHS_REFUSED,
+        Some(at),
+        format!("a close (1009 or 1002) or a dropped connection (frame {at} is {what})"),
+        format!("silence for {waited_ms} ms: no close, and the connection still open"),
+    )
+}
+
 pub(super) fn bad_frames_fail_the_connection(o: &Observed) -> Option<Failure> {
     let w = alive(o)?;
+    // Silence after a length no server can take is an error of its own (`boundary_lengths_refused`).
+    if matches!(w.after, Response::Silent { .. }) && boundary_frame(o, w).is_some() {
+        return None;
+    }
     let (at, what, codes, either, app_close) = match &w.obligation {
         Obligation::Fail {
             at,

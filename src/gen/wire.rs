@@ -33,6 +33,7 @@ fn frame_piece(max_message: Option<usize>, accepted: Accepted) -> BoxedStrategy<
             odd_length(accepted.clone()).prop_map(|f| vec![f]).boxed(),
         ),
         (3, fragmented(accepted.clone())),
+        (2, boundary_continuation(accepted.clone()).boxed()),
         (3, control().prop_map(|f| vec![f]).boxed()),
         (
             1,
@@ -104,9 +105,23 @@ fn odd_header() -> impl Strategy<Value = Frame> {
         })
 }
 
+/// Declared lengths over the whole 64-bit field where parsers break: past 2^31 (no server
+/// takes them), around 2^32 (a 32-bit length wraps), 2^53 (a double loses integers), and the
+/// top bit that RFC 6455 §5.2 keeps 0 (a signed length turns negative).
+const BOUNDARIES: [u64; 8] = [
+    ABSURD,
+    (1 << 32) - 1,
+    1 << 32,
+    1 << 53,
+    u64::MAX >> 1,
+    1 << 63,
+    (1 << 63) + 1,
+    u64::MAX,
+];
+
 /// Lengths in 16 or 64 bits where fewer would do, and lengths no server can take.
 fn odd_length(accepted: Accepted) -> impl Strategy<Value = Frame> {
-    let absurd = proptest::sample::select(vec![ABSURD, 1 << 32, 1 << 53, u64::MAX >> 1]);
+    let absurd = proptest::sample::select(BOUNDARIES.to_vec());
     (accepted, 0u8..3, absurd).prop_map(|(frame, kind, declared)| match kind {
         0 => Frame {
             length: Length::Bits16,
@@ -121,6 +136,33 @@ fn odd_length(accepted: Accepted) -> impl Strategy<Value = Frame> {
             ..frame
         },
     })
+}
+
+/// A message begun with a one-byte fragment and continued by a frame declaring a boundary
+/// length: a server that adds that length to what it holds may wrap past its size check.
+fn boundary_continuation(accepted: Accepted) -> impl Strategy<Value = Vec<Frame>> {
+    (
+        accepted,
+        proptest::sample::select(BOUNDARIES.to_vec()),
+        any::<bool>(),
+    )
+        .prop_map(|(message, declared, fin)| {
+            let first = message.payload.first().copied().unwrap_or(b'{');
+            vec![
+                Frame {
+                    fin: false,
+                    ..Frame::new(message.opcode, vec![first])
+                },
+                Frame {
+                    fin,
+                    length: Length::Declared(declared),
+                    ..Frame::new(
+                        CONTINUATION,
+                        message.payload.get(1..).unwrap_or_default().to_vec(),
+                    )
+                },
+            ]
+        })
 }
 
 /// A message split over fragments, sometimes with control frames between them or a fragment out of place.
@@ -417,7 +459,10 @@ mod tests {
             "a close code that may not be sent (§7.4)",
             "a close reason that is not UTF-8 (§5.5.1)",
             "a close frame with a 1-byte payload (§5.5.1)",
-            "a frame declaring an absurd length",
+            "a frame declaring a length past any limit",
+            "a frame declaring a length with the top bit set (§5.2)",
+            "a continuation declaring a length past any limit",
+            "a continuation declaring a length with the top bit set (§5.2)",
             "a length in more bytes than needed (§5.2)",
             "KeepOpen",
         ] {

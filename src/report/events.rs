@@ -34,11 +34,13 @@ impl Events {
                 routes,
                 seed,
                 cases,
+                time,
             } => json!({
                 "event": "started",
                 "url": url,
                 "seed": seed,
                 "cases": cases,
+                "seconds": time.map(|t| t.as_secs_f64()),
                 "channels": routes.iter().map(|r| r.channel.id.as_str()).collect::<Vec<_>>(),
             }),
             Progress::Played {

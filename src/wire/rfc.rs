@@ -30,6 +30,27 @@ pub enum Obligation {
 /// Declared lengths from here on are past any server's limit (2^31 bytes).
 pub const ABSURD: u64 = 1 << 31;
 
+/// What is wrong with a frame's declared length, if it is one no server can take: past
+/// [`ABSURD`], or with the top bit set that RFC 6455 §5.2 keeps 0. Said of a continuation
+/// too, since a server adds it to the message so far (where a size check can wrap).
+pub fn boundary(frame: &Frame, continues: bool) -> Option<String> {
+    let Length::Declared(n) = frame.length else {
+        return None;
+    };
+    if n < ABSURD {
+        return None;
+    }
+    let frame = if continues && frame.opcode == CONTINUATION {
+        "a continuation"
+    } else {
+        "a frame"
+    };
+    Some(match n >> 63 {
+        1 => format!("{frame} declaring a length with the top bit set (§5.2)"),
+        _ => format!("{frame} declaring a length past any limit"),
+    })
+}
+
 /// Judges a client's frames from the server's side, frame by frame, as RFC 6455 reads them.
 /// `max_message` is the size the server promises to accept, past which it may refuse with 1009.
 pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
@@ -57,8 +78,8 @@ pub fn obligation(frames: &[Frame], max_message: Option<usize>) -> Obligation {
         if !known_opcode(frame.opcode) {
             return fail(i, "a reserved opcode (§5.2)", &[1002]);
         }
-        if matches!(frame.length, Length::Declared(n) if n >= ABSURD) {
-            return fail(i, "a frame declaring an absurd length", &[1009, 1002]);
+        if let Some(what) = boundary(frame, fragmented.is_some()) {
+            return fail(i, &what, &[1009, 1002]);
         }
         let non_minimal = matches!(frame.length, Length::Bits16 if len < 126)
             || matches!(frame.length, Length::Bits64 if len <= 0xFFFF);
