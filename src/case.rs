@@ -95,6 +95,9 @@ pub enum Step {
     Burst { connections: u16 },
     /// Go away without a closing handshake; always the last step.
     Disconnect(Disconnect),
+    /// Write one message in fragments as they are made, never held whole, and never finish it;
+    /// always the last step.
+    Flood(Flood),
     /// In a scenario of several clients: client `client` connects to the case's channel with these parameters.
     Join {
         client: u8,
@@ -105,6 +108,33 @@ pub enum Step {
     Say { client: u8, payload: Payload },
     /// Client `client` goes away, closing cleanly or abruptly.
     Leave { client: u8, how: Leaving },
+}
+
+/// A message in `fragments` non-final fragments of `size` bytes each (the first a text frame,
+/// the rest continuations): a million of one byte, or a hundred of a MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flood {
+    pub fragments: u64,
+    pub size: u32,
+}
+
+impl Flood {
+    /// The message's bytes, were it all sent.
+    pub fn total(&self) -> u64 {
+        self.fragments * u64::from(self.size)
+    }
+}
+
+impl fmt::Display for Flood {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "flood of {} fragments of {} ({} in all), never finished",
+            self.fragments,
+            bytes(u64::from(self.size)),
+            bytes(self.total())
+        )
+    }
 }
 
 /// How a client of a scenario leaves.
@@ -239,7 +269,7 @@ impl Case {
         }
         let layer_of = |step: &Step| match step {
             Step::Send(_) => Layer::Messages,
-            Step::Frame(_) => Layer::Frames,
+            Step::Frame(_) | Step::Flood(_) => Layer::Frames,
             Step::Wait { .. } | Step::Burst { .. } | Step::Disconnect(_) => Layer::Disconnect,
             Step::Join { .. } | Step::Say { .. } | Step::Leave { .. } => Layer::Clients,
         };
@@ -297,6 +327,21 @@ fn shown(text: &str) -> &str {
 }
 
 /// Shortens `text` for display, saying how much was left out.
+/// A size as people read it: `512 bytes`, `64 KiB`, `1.5 MiB`.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n < 1 << 10 => format!("{n} bytes"),
+        n if n < 1 << 20 => trim(n as f64 / 1024.0, "KiB"),
+        n if n < 1 << 30 => trim(n as f64 / (1 << 20) as f64, "MiB"),
+        n => trim(n as f64 / (1 << 30) as f64, "GiB"),
+    }
+}
+
+fn trim(value: f64, unit: &str) -> String {
+    let text = format!("{value:.1}");
+    format!("{} {unit}", text.strip_suffix(".0").unwrap_or(&text))
+}
+
 pub fn abbreviate(text: &str) -> String {
     match shown(text) {
         all if all.len() == text.len() => text.to_string(),
@@ -328,6 +373,7 @@ impl fmt::Display for Step {
             Step::Send(payload) => write!(f, "send {payload}"),
             Step::Frame(frame) => write!(f, "write {frame}"),
             Step::Wait { ms } => write!(f, "wait {ms} ms"),
+            Step::Flood(flood) => write!(f, "write a {flood}"),
             Step::Burst { connections } => {
                 write!(f, "open and drop {connections} more connections")
             }

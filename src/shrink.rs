@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::case::{Case, Disconnect, Leaving, Payload, Step};
+use crate::case::{Case, Disconnect, Flood, Leaving, Payload, Step};
+use crate::wire::handshake::Stretch;
 use crate::wire::{Frame, Handshake, Length};
 
 /// How much shrinking one finding may cost.
@@ -181,6 +182,12 @@ fn step_candidates(step: &Step) -> Candidates<'_, Step> {
                 .chain(frame_candidates(frame).map(|f| Step::Disconnect(Disconnect::MidFrame(f)))),
         ),
         Step::Disconnect(_) => Box::new(std::iter::empty()),
+        Step::Flood(flood) => Box::new(bisect(flood.fragments, 1).into_iter().map(|fragments| {
+            Step::Flood(Flood {
+                fragments,
+                ..*flood
+            })
+        })),
         Step::Say { client, payload } => {
             Box::new(payload_candidates(payload).map(|payload| Step::Say {
                 client: *client,
@@ -241,8 +248,49 @@ fn frame_candidates(frame: &Frame) -> Candidates<'_, Frame> {
     Box::new(shorter.chain(plainer))
 }
 
-/// The standard handshake, then fewer headers, shorter values, and no pacing or drop.
+/// Sizes between `floor` and `n`, for a bisection to the server's edge: the shrinker takes
+/// the first that still fails, so the smallest of these at or past the edge, and asks again.
+pub fn bisect(n: u64, floor: u64) -> Vec<u64> {
+    if n <= floor {
+        return Vec::new();
+    }
+    let mut sizes = vec![floor];
+    let mut gap = (n - floor) / 2;
+    while gap > 0 {
+        sizes.push(n - gap);
+        gap /= 2;
+    }
+    sizes.dedup();
+    sizes
+}
+
+/// The standard handshake, then fewer headers, shorter values, and no pacing or drop. A
+/// stretched header is only made smaller, down to the server's edge: each try is a ladder.
 fn handshake_candidates(handshake: &Handshake) -> Candidates<'_, Option<Handshake>> {
+    if let Some(stretch) = &handshake.stretch {
+        let floor = stretch.sizes()[0] as u64;
+        return Box::new(
+            bisect(stretch.size as u64, floor)
+                .into_iter()
+                .map(move |size| {
+                    Some(Handshake {
+                        stretch: Some(Stretch {
+                            size: size as usize,
+                            ..stretch.clone()
+                        }),
+                        ..handshake.clone()
+                    })
+                }),
+        );
+    }
+    let fewer_filler = bisect(u64::from(handshake.filler), 0)
+        .into_iter()
+        .map(move |filler| {
+            Some(Handshake {
+                filler: filler as u32,
+                ..handshake.clone()
+            })
+        });
     let standard = std::iter::once(None);
     let mut plainer = Vec::new();
     if handshake.chunk.is_some() {
@@ -279,7 +327,13 @@ fn handshake_candidates(handshake: &Handshake) -> Candidates<'_, Option<Handshak
                     })
                 })
         });
-    Box::new(standard.chain(plainer).chain(fewer).chain(shorter))
+    Box::new(
+        fewer_filler
+            .chain(standard)
+            .chain(plainer)
+            .chain(fewer)
+            .chain(shorter),
+    )
 }
 
 type Candidates<'a, T> = Box<dyn Iterator<Item = T> + Send + 'a>;

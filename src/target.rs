@@ -18,6 +18,8 @@ pub struct Target {
     pub credentials: crate::credentials::Credentials,
     /// For `wss://`: the TLS client configuration (by default, the web's roots).
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// The cost of the target process, when wsfuzz started it (`--spawn`).
+    pub meter: crate::watch::Meter,
 }
 
 /// One channel, with the parameter values the URL fixed (if it named a full endpoint).
@@ -78,6 +80,7 @@ impl Target {
             routes,
             credentials: Default::default(),
             tls,
+            meter: Default::default(),
         })
     }
 

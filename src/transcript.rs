@@ -165,6 +165,68 @@ pub struct WireRecord {
     pub deliberate_end: bool,
     /// A client connected before the case: does it still get pongs?
     pub bystander: Option<Probe>,
+    /// For a stretched header: how the server's time grew with its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curve: Option<Curve>,
+    /// For a flood of fragments: how much the server took, and what it kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<FloodRecord>,
+}
+
+/// How the server's time grew as one header doubled in size: a point per size.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Curve {
+    /// What the seconds are: the target's CPU (`--spawn`), or the time to its answer.
+    pub cpu: bool,
+    pub points: Vec<Point>,
+}
+
+/// One rung of a ladder: the value's size, the server's time, and how it answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    pub size: usize,
+    pub seconds: f64,
+    pub answer: String,
+}
+
+impl Curve {
+    /// `8 KiB 0.01 s → 16 KiB 0.2 s → 32 KiB 3 s`, the last `n` points.
+    pub fn text(&self, n: usize) -> String {
+        let skip = self.points.len().saturating_sub(n);
+        self.points[skip..]
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    crate::case::bytes(p.size as u64),
+                    seconds(p.seconds)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
+}
+
+fn seconds(s: f64) -> String {
+    match s {
+        s if s < 0.1 => format!("{s:.3} s"),
+        s if s < 10.0 => format!("{s:.2} s"),
+        s => format!("{s:.0} s"),
+    }
+}
+
+/// What a flood of fragments did to the server.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FloodRecord {
+    /// Bytes written, frame headers included, and the message's payload bytes among them.
+    pub sent: u64,
+    pub payload: u64,
+    pub fragments: u64,
+    /// How the server ended it, if it did: a close frame, a drop.
+    pub ended: Option<Response>,
+    /// The target's resident memory gained while the message was open (`--spawn`).
+    pub kept: Option<u64>,
+    pub seconds: f64,
 }
 
 /// The server's answer to the opening handshake.

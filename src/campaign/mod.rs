@@ -295,7 +295,10 @@ async fn campaign(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Unreachable> {
     let mut notes = Vec::new();
-    let admitted = admitted(target, settings.timing, &mut notes).await?;
+    let mut admitted = admitted(target, settings.timing, &mut notes).await?;
+    if let Some(watched) = watched {
+        admitted.meter = watched.lock().await.meter.clone();
+    }
     let target = &admitted;
     let routes = &target.routes;
     progress(Progress::Started {

@@ -20,6 +20,7 @@ use crate::target::Target;
 use crate::transcript::{Connect, Event, Probe, Response, StepRecord, Transcript};
 
 mod clients;
+mod ladder;
 mod raw;
 
 pub(crate) use raw::as_frame;
@@ -302,9 +303,11 @@ pub async fn run_case(
     case: &Case,
     timing: Timing,
 ) -> Transcript {
-    let mut transcript = match case.layer() {
-        Layer::Messages => messages(target, channel, case, timing).await,
-        Layer::Clients => clients::run(target, channel, case, timing).await,
+    let stretch = case.handshake.as_ref().and_then(|h| h.stretch.as_ref());
+    let mut transcript = match (case.layer(), stretch) {
+        (_, Some(stretch)) => ladder::run(target, channel, case, stretch, timing).await,
+        (Layer::Messages, _) => messages(target, channel, case, timing).await,
+        (Layer::Clients, _) => clients::run(target, channel, case, timing).await,
         _ => raw::run(target, channel, case, timing).await,
     };
     // A server may echo a secret back; the record keeps none.

@@ -9,12 +9,15 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::rustls::ClientConfig;
 
 use super::{address_and_path, Log, Timing};
-use crate::case::{Case, Disconnect, Payload, Step};
+use crate::case::{Case, Disconnect, Flood, Payload, Step};
 use crate::spec::Channel;
 use crate::spec::Expectation;
 use crate::target::Target;
 use crate::tls::Stream;
-use crate::transcript::{Answer, Connect, Response, StepRecord, Transcript, WireRecord};
+use crate::transcript::{
+    Answer, Connect, FloodRecord, Response, StepRecord, Transcript, WireRecord,
+};
+use crate::watch::Meter;
 use crate::wire::frame::{self, Frame};
 use crate::wire::handshake::{parse_answer, Handshake};
 use crate::wire::rfc::{self, Obligation, Reader, Received};
@@ -27,6 +30,11 @@ const SENTINEL: &[u8] = b"wsfuzz-sentinel";
 /// Most connections one burst opens, and most bytes one frame is dripped.
 const MAX_BURST: u16 = 100;
 const MAX_DRIP: usize = 32;
+/// Bytes of a flood written at once, the most time a flood is written for, and how long the
+/// server then has to catch up with what it was sent.
+const FLOOD_WRITE: usize = 256 << 10;
+const FLOOD_TIME: Duration = Duration::from_secs(20);
+const FLOOD_SETTLE: Duration = Duration::from_secs(10);
 
 /// Plays a raw case; the transcript's `wire` record holds what it found.
 pub(super) async fn run(
@@ -55,6 +63,8 @@ pub(super) async fn run(
         tcp_closed: None,
         deliberate_end: false,
         bystander: None,
+        curve: None,
+        flood: None,
     };
     let mut transcript = Transcript::new(url.clone(), channel.admits(&case.endpoint.params));
     transcript.steps = case
@@ -77,6 +87,7 @@ pub(super) async fn run(
                 timing,
                 host: &host,
                 tls,
+                meter: &target.meter,
             };
             conn.play(case, &handshake, &address, &path, channel, &mut record)
                 .await;
@@ -108,6 +119,8 @@ struct Conn<'l> {
     reader: Reader,
     log: &'l mut Log,
     timing: Timing,
+    /// The target's cost, read by floods.
+    meter: &'l Meter,
 }
 
 /// Why a read loop stopped.
@@ -188,6 +201,14 @@ impl Conn<'_> {
                     record.deliberate_end = true;
                     return;
                 }
+                Step::Flood(flood) => {
+                    let flooded = self.flood(flood, self.meter).await;
+                    if let Some(ended) = &flooded.ended {
+                        record.after = ended.clone();
+                    }
+                    record.flood = Some(flooded);
+                    break;
+                }
             };
             self.log.push(format!("→ {frame}"));
             let bytes = frame.encode();
@@ -199,10 +220,140 @@ impl Conn<'_> {
                 break;
             }
         }
-        record.obligation = rfc::obligation(&sent, channel.max_message_bytes);
+        record.obligation = match &record.flood {
+            // A message with no end, past any size: the server may take it all or end it.
+            Some(_) => Obligation::Either {
+                at: sent.len() + 1,
+                what: "a message in fragments that never ends".into(),
+                codes: vec![1009, 1008],
+            },
+            None => rfc::obligation(&sent, channel.max_message_bytes),
+        };
+        if record.flood.as_ref().is_some_and(|f| f.ended.is_some()) {
+            record.violations.append(&mut self.reader.violations);
+            return;
+        }
         self.finish(record).await;
         record.violations.append(&mut self.reader.violations);
         record.nits.append(&mut self.reader.nits);
+    }
+
+    /// Writes a flood's fragments as they are made, watching for the server to end the
+    /// message; then asks with a ping whether the server has caught up, and reads what its
+    /// process kept meanwhile.
+    async fn flood(&mut self, flood: &Flood, meter: &Meter) -> FloodRecord {
+        self.log.push(format!("→ {flood}"));
+        let before = meter.read().map(|u| u.rss);
+        let started = Instant::now();
+        let payload = vec![b'a'; flood.size as usize];
+        let fragment = |opcode| {
+            Frame {
+                fin: false,
+                ..Frame::new(opcode, payload.clone())
+            }
+            .encode()
+        };
+        let (first, piece) = (fragment(frame::TEXT), fragment(frame::CONTINUATION));
+        let per_write = (FLOOD_WRITE / piece.len()).max(1) as u64;
+        let batch = piece.repeat(per_write as usize);
+        let mut record = FloodRecord::default();
+        let deadline = started + FLOOD_TIME;
+        let mut written = self.write_now(&first).await;
+        while written.is_ok() {
+            record.fragments += if record.fragments == 0 { 1 } else { per_write };
+            record.sent += if record.sent == 0 {
+                first.len()
+            } else {
+                batch.len()
+            } as u64;
+            let left = flood.fragments.saturating_sub(record.fragments);
+            if left == 0 || Instant::now() >= deadline {
+                break;
+            }
+            if let Some(ended) = self.ended_yet().await {
+                record.ended = Some(ended);
+                break;
+            }
+            let n = left.min(per_write) as usize;
+            written = self.write_now(&batch[..n * piece.len()]).await;
+            if written.is_ok() && n < per_write as usize {
+                record.fragments += n as u64;
+                record.sent += (n * piece.len()) as u64;
+                break;
+            }
+        }
+        record.payload = record.fragments * u64::from(flood.size);
+        if let Err(e) = &written {
+            self.log.push(format!("write failed: {e}"));
+        }
+        self.log.push(format!(
+            "  {} fragments, {} written",
+            record.fragments,
+            crate::case::bytes(record.sent)
+        ));
+        if record.ended.is_none() {
+            record.ended = self.caught_up(deadline).await;
+        }
+        record.kept = match (before, meter.read()) {
+            (Some(before), Some(after)) => Some(after.rss.saturating_sub(before)),
+            _ => None,
+        };
+        record.seconds = started.elapsed().as_secs_f64();
+        record
+    }
+
+    /// The server's end of the connection, if it has ended it by now: a close frame read, or
+    /// the connection gone. Reads only what is there already.
+    async fn ended_yet(&mut self) -> Option<Response> {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match timeout(Duration::ZERO, self.stream.read(&mut buf)).await {
+                Err(_) => break,
+                Ok(Ok(0)) => {
+                    return Some(Response::Dropped {
+                        error: "the server closed the TCP connection".into(),
+                    })
+                }
+                Ok(Ok(n)) => self.reader.push(&buf[..n]),
+                Ok(Err(e)) => {
+                    return Some(Response::Dropped {
+                        error: e.to_string(),
+                    })
+                }
+            }
+        }
+        while let Ok(Some(frame)) = self.reader.next_frame() {
+            if frame.opcode == frame::CLOSE {
+                let code = (frame.payload.len() >= 2)
+                    .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
+                let reason = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
+                    .into_owned();
+                let response = Response::Closed { code, reason };
+                self.log.push(format!("← {response}"));
+                return Some(response);
+            }
+        }
+        None
+    }
+
+    /// After a flood: a ping, and its pong once the server has read all that was written, or
+    /// the server's end of the connection. `None`: the server holds the message open.
+    async fn caught_up(&mut self, deadline: Instant) -> Option<Response> {
+        let ping = Frame::new(frame::PING, SENTINEL.to_vec());
+        self.log.push(format!("→ {ping}"));
+        if let Err(e) = self.write(&ping.encode(), None).await {
+            self.log.push(format!("write failed: {e}"));
+        }
+        let settle = Instant::now().max(deadline) + FLOOD_SETTLE;
+        loop {
+            match self.read_until(true).await {
+                Stop::Pong => return None,
+                Stop::Closed { code, reason } => return Some(Response::Closed { code, reason }),
+                Stop::Ended(Response::Silent { .. }) if Instant::now() < settle => continue,
+                Stop::Ended(Response::Silent { .. }) => return None,
+                Stop::Ended(response) => return Some(response),
+            }
+        }
     }
 
     /// Writes `bytes`, `pace` bytes at a time with a pause between, or all at once.

@@ -33,6 +33,25 @@ const LINE_BYTES: usize = 2048;
 /// How often the process group is scanned for members (a worker may fork later).
 const RESCAN: Duration = Duration::from_secs(1);
 
+/// The started target's cost, read as a case runs: what its process group has used so far.
+/// It follows the target through restarts; with no target started it reads nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Meter(Arc<std::sync::atomic::AtomicU32>);
+
+impl Meter {
+    /// The group's usage now, or `None` with no target started.
+    pub fn read(&self) -> Option<Usage> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            group => Some(usage::read(&usage::members(group))),
+        }
+    }
+
+    fn follow(&self, group: u32) {
+        self.0.store(group, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How a target process ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exit {
@@ -55,6 +74,8 @@ pub struct Watched {
     peak_reset: bool,
     /// How many times the target was started.
     pub starts: u32,
+    /// Its cost, for the runner to read while a case runs.
+    pub meter: Meter,
 }
 
 /// What the target wrote, shared with the tasks that read its pipes.
@@ -85,7 +106,9 @@ impl Watched {
             scanned: Instant::now(),
             peak_reset: false,
             starts: 1,
+            meter: Meter::default(),
         };
+        watched.meter.follow(group);
         watched.until_ready().await?;
         Ok(watched)
     }
@@ -102,6 +125,7 @@ impl Watched {
         let (child, group) = launch(&self.spawn, &self.output)?;
         self.child = child;
         self.group = group;
+        self.meter.follow(group);
         self.members = vec![group];
         self.scanned = Instant::now();
         self.starts += 1;

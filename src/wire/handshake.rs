@@ -15,6 +15,100 @@ pub struct Handshake {
     /// Drop the connection after this many bytes of the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_after: Option<usize>,
+    /// Headers of no meaning (`aa:0`, `ab:0`, …) sent before all others, this many: a parser
+    /// that keeps only so many headers loses the ones that matter.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub filler: u32,
+    /// One header grown through doubling sizes, each request on a connection of its own, to
+    /// see how the server's time grows with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stretch: Option<Stretch>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A header value made of a unit repeated, in a shape known to make parsers work hard (a
+/// run of separators, of escapes in a quote never closed): `head`, the unit up to the size,
+/// then `tail`, a byte that makes a pattern fail to match only at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stretch {
+    pub header: String,
+    pub head: String,
+    pub unit: String,
+    pub tail: String,
+    /// The largest value tried, in bytes.
+    pub size: usize,
+    /// Written this many bytes at a time, and the header line never ended: the request never
+    /// completes, and a server that parses it again on every packet does quadratic work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drip: Option<usize>,
+}
+
+impl Stretch {
+    /// The sizes of the ladder: from the first, doubling, up to `size`.
+    pub fn sizes(&self) -> Vec<usize> {
+        let first = if self.drip.is_some() {
+            64 << 10
+        } else {
+            1 << 10
+        };
+        let mut sizes = Vec::new();
+        let mut size = first.min(self.size);
+        loop {
+            sizes.push(size);
+            if size >= self.size {
+                return sizes;
+            }
+            size = (size * 2).min(self.size);
+        }
+    }
+
+    /// The value at `size` bytes (without its tail when dripped: that line never ends).
+    pub fn value(&self, size: usize) -> String {
+        let tail = if self.drip.is_some() { "" } else { &self.tail };
+        let room = size.saturating_sub(self.head.len() + tail.len());
+        let mut value = String::with_capacity(size);
+        value.push_str(&self.head);
+        value.extend(self.unit.chars().cycle().take(room));
+        value.push_str(tail);
+        value
+    }
+
+    /// What the ladder is, for reports: `Sec-WebSocket-Protocol: "b" then " " runs`.
+    pub fn shape(&self) -> String {
+        match self.drip {
+            Some(chunk) => format!(
+                "a `{}` line that never ends, {} bytes at a time",
+                self.header, chunk
+            ),
+            None => format!(
+                "`{}: {}` then runs of {:?}{}",
+                self.header,
+                self.head,
+                self.unit,
+                if self.tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" then {:?}", self.tail)
+                }
+            ),
+        }
+    }
+}
+
+/// The name of filler header `i`: `ba`, `bb`, … (`i + 26` in base 26, so at least two
+/// letters and each name its own), short, so that thousands fit under the usual 16 KiB limit
+/// on a request's head.
+pub fn filler_name(i: u32) -> String {
+    let mut n = u64::from(i) + 26;
+    let mut name = Vec::new();
+    while n > 0 {
+        name.push(b'a' + (n % 26) as u8);
+        n /= 26;
+    }
+    name.iter().rev().map(|&b| b as char).collect()
 }
 
 /// The key of RFC 6455's example handshake: any valid key will do, and a fixed one keeps cases repeatable.
@@ -38,6 +132,8 @@ impl Handshake {
                 .collect(),
             chunk: None,
             drop_after: None,
+            filler: 0,
+            stretch: None,
         }
     }
 
@@ -49,6 +145,8 @@ impl Handshake {
             headers: headers_of(request.headers),
             chunk: None,
             drop_after: None,
+            filler: 0,
+            stretch: None,
         }
     }
 
@@ -70,6 +168,10 @@ impl Handshake {
     /// The request's bytes for `host` and `path`.
     pub fn encode(&self, host: &str, path: &str) -> Vec<u8> {
         let mut out = format!("{} {path} {}\r\n", self.method, self.version);
+        for i in 0..self.filler {
+            out.push_str(&filler_name(i));
+            out.push_str(":0\r\n");
+        }
         if !self
             .headers
             .iter()
@@ -108,6 +210,16 @@ impl Handshake {
             parts.push(format!(
                 "and {more} more headers ({} in all)",
                 self.headers.len()
+            ));
+        }
+        if self.filler > 0 {
+            parts.insert(1, format!("after {} filler headers", self.filler));
+        }
+        if let Some(stretch) = &self.stretch {
+            parts.push(format!(
+                "{}, up to {}",
+                stretch.shape(),
+                crate::case::bytes(stretch.size as u64)
             ));
         }
         if let Some(chunk) = self.chunk {
