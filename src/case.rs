@@ -262,6 +262,40 @@ impl Case {
         self
     }
 
+    /// The size a case of scale has, for the edge a finding reports once shrinking made it as
+    /// small as it still fails: the headers, the header value, the fragments.
+    pub fn size(&self) -> Option<String> {
+        if let Some(handshake) = &self.handshake {
+            if let Some(stretch) = &handshake.stretch {
+                return Some(match stretch.drip {
+                    Some(_) => format!(
+                        "{} of a request that never ends",
+                        bytes(stretch.size as u64)
+                    ),
+                    None => format!(
+                        "a `{}` value of {}",
+                        stretch.header,
+                        bytes(stretch.size as u64)
+                    ),
+                });
+            }
+            if handshake.filler > 0 {
+                return Some(format!(
+                    "{} headers before the upgrade's own",
+                    handshake.filler
+                ));
+            }
+        }
+        self.steps.iter().find_map(|step| match step {
+            Step::Flood(flood) => Some(format!(
+                "{} fragments ({} of message)",
+                flood.fragments,
+                bytes(flood.total())
+            )),
+            _ => None,
+        })
+    }
+
     /// The layer the case works on: the lowest one any of its parts reaches.
     pub fn layer(&self) -> Layer {
         if self.handshake.is_some() || self.credentials.is_some() {

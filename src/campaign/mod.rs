@@ -21,6 +21,7 @@ use crate::watch::{Spawn, Usage, Watched};
 
 mod builder;
 mod replay;
+mod schedule;
 
 pub use builder::{Campaign, Error};
 
@@ -156,6 +157,11 @@ pub struct Finding {
     pub case_index: u64,
     /// Steps of the case as generated, before shrinking.
     pub original_steps: usize,
+    /// For a case of scale: the smallest size that still fails, as shrinking found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<String>,
+    /// Seconds into the campaign when it was found.
+    pub found_after: f64,
     pub shrink: Shrunk,
     /// Set when the failure did not come back on a re-run.
     pub flaky: bool,
@@ -196,6 +202,9 @@ pub struct Stats {
     pub failed: BTreeMap<Layer, u64>,
     /// Distinct frame shapes written (header bits, mask, length encoding).
     pub frame_shapes: usize,
+    /// Cases of each scale class played (in a campaign its time bounds).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub scale: BTreeMap<crate::gen::scale::Scale, u64>,
     /// How many times wsfuzz started the target (0: it did not start it).
     pub target_starts: u32,
 }
@@ -316,6 +325,7 @@ async fn campaign(
     let mut per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut failed_per_layer: BTreeMap<Layer, u64> = BTreeMap::new();
     let mut shapes: BTreeSet<String> = BTreeSet::new();
+    let mut per_scale = BTreeMap::new();
     let mut ledger = Ledger::new(settings.limits);
     // Recent scenarios, in case a later one fails only on what they left behind.
     let mut history: VecDeque<Case> = VecDeque::new();
@@ -377,11 +387,8 @@ async fn campaign(
         seen.insert(key, findings.len());
         findings.push(finding);
     }
-    let indices: Box<dyn Iterator<Item = u64>> = match settings.only_case {
-        Some(index) => Box::new(std::iter::once(index)),
-        None => Box::new(settings.partition.indices(settings.cases)),
-    };
-    for index in indices {
+    let mut schedule = schedule::Schedule::new(settings, generator.scales());
+    while let Some(index) = schedule.next(started.elapsed()) {
         if settings
             .time
             .is_some_and(|limit| started.elapsed() >= limit)
@@ -402,6 +409,9 @@ async fn campaign(
         let transcript = &connections[0];
         ran += 1;
         *per_layer.entry(case.layer()).or_insert(0) += 1;
+        if let Some((class, _)) = crate::gen::scale::of_index(index) {
+            *per_scale.entry(class).or_insert(0) += 1;
+        }
         shapes.extend(case.steps.iter().filter_map(|s| {
             if let Step::Frame(f) = s {
                 Some(f.shape())
@@ -591,6 +601,8 @@ async fn campaign(
                 seen.insert(key, at);
                 continue;
             }
+            let mut finding = finding;
+            finding.found_after = started.elapsed().as_secs_f64();
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             seen.insert(shown, findings.len());
@@ -645,6 +657,7 @@ async fn campaign(
         layers: per_layer,
         failed: failed_per_layer,
         frame_shapes: shapes.len(),
+        scale: per_scale,
         cases: ran,
         seconds,
         cases_per_second: if seconds > 0.0 {
@@ -806,7 +819,12 @@ fn route_of<'r>(routes: &'r [Route], case: &Case) -> &'r Route {
 /// played alongside it.
 fn case_at(generator: &Generator, settings: &Settings, index: u64) -> Case {
     let mut case = generator.case(settings.seed, index);
-    case.alongside = (1..settings.clients.max(1) as u64)
+    // A scale case is load enough alone.
+    let clients = match crate::gen::scale::of_index(index) {
+        Some(_) => 1,
+        None => settings.clients.max(1) as u64,
+    };
+    case.alongside = (1..clients)
         .map(|k| {
             generator.case(
                 settings

@@ -349,6 +349,8 @@ impl Bench<'_> {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let rerun = last.unwrap_or(first);
         let minimal = shrunk.case.clone();
+        // The size shrinking brought a case of scale down to is where the server breaks.
+        let edge = crate::gen::scale::of_index(index).and_then(|_| minimal.size());
         let url = self.target.url(&minimal.endpoint);
         let at = match rerun.failure.step {
             Some(step) => format!("step {step} of "),
@@ -380,6 +382,8 @@ impl Bench<'_> {
             seed: settings.seed,
             case_index: index,
             original_steps,
+            edge,
+            found_after: 0.0,
             shrink: shrunk,
             flaky: !reproduced && !target_down,
             target_down,

@@ -265,8 +265,14 @@ pub static BAD_FRAMES_FAIL_THE_CONNECTION: Check = transcript("bad_frames_fail_t
 pub static BOUNDARY_LENGTHS_REFUSED: Check = transcript("boundary_lengths_refused", Level::Error, WIRE, "a frame declaring a length no server can take (past 2^31, or with the top bit set), on its own or continuing a message, gets a close or a dropped connection, never silence: a silent server is stuck reading it or stuck for good", wire::boundary_lengths_refused);
 pub static HEADER_TIME_LINEAR: Check = transcript("header_time_linear", Level::Error, HANDSHAKE, "the server's time (its CPU with --spawn, else the time to answer) grows at most linearly as a header's value doubles in a shape that makes parsers backtrack: runs of separators, escapes in a quote never closed", scale::header_time_linear);
 pub static DRIP_TIME_LINEAR: Check = transcript("drip_time_linear", Level::Error, HANDSHAKE, "the server's time grows at most linearly as a request that never ends is sent in small writes: a parser that starts over on every packet does quadratic work", scale::drip_time_linear);
-pub static MESSAGE_SIZE_LIMITED: Check = transcript("message_size_limited", Level::Error, WIRE, "a message in fragments that never ends is refused (1009) once it passes the spec's size limit, or, with --spawn and no limit known, before the target holds 16 MiB of it", scale::message_size_limited);
-pub static SIZE_LIMIT_ENFORCED: Check = transcript("size_limit_enforced", Level::Warning, WIRE, "without --spawn or a limit in the spec: a message in fragments is refused before it passes 16 MiB", scale::size_limit_enforced);
+pub static MESSAGE_SIZE_LIMITED: Check = Check { needs: Needs::Spawn, ..transcript("message_size_limited", Level::Error, WIRE, "with --spawn: a message in fragments that never ends is refused (1009) before the target holds 16 MiB of it", scale::message_size_limited) };
+pub static SIZE_LIMIT_ENFORCED: Check = transcript(
+    "size_limit_enforced",
+    Level::Warning,
+    WIRE,
+    "without --spawn: a message in fragments that never ends is refused before it passes 16 MiB",
+    scale::size_limit_enforced,
+);
 pub static MEMORY_PROPORTIONATE: Check = Check { needs: Needs::Spawn, ..transcript("memory_proportionate", Level::Error, WIRE, "with --spawn: a message in many small fragments costs the target at most 4 bytes of memory per byte sent (and 64 MiB at least before it counts), or is refused", scale::memory_proportionate) };
 pub static VALID_FRAMES_KEEP_THE_CONNECTION: Check = transcript("valid_frames_keep_the_connection", Level::Error, WIRE, "after valid frames the connection is kept: a ping gets its pong, and no protocol error is claimed", wire::valid_frames_keep_the_connection);
 pub static ANSWERS_CLOSE_WITH_CLOSE: Check = transcript(

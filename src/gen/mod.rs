@@ -2,6 +2,7 @@
 
 mod clients;
 pub mod near_miss;
+pub mod scale;
 pub mod schema;
 mod wire;
 
@@ -24,6 +25,9 @@ pub const MAX_STEPS: usize = 4;
 /// Makes the cases of a campaign; case `n` of seed `s` is the same on every machine.
 pub struct Generator {
     strategy: BoxedStrategy<Case>,
+    /// The routes, for the scale cases, and the scale classes they offer on the layers drawn.
+    routes: Vec<Route>,
+    scales: Vec<scale::Scale>,
     /// Connecting to the first route and sending nothing, should every draw be rejected.
     fallback: Case,
 }
@@ -59,6 +63,8 @@ impl Generator {
         };
         Generator {
             strategy: proptest::strategy::Union::new(per_route).boxed(),
+            routes: routes.to_vec(),
+            scales: scale::classes(routes, layers),
             fallback,
         }
     }
@@ -68,14 +74,26 @@ impl Generator {
         self.strategy.clone()
     }
 
-    /// Case `index` of the campaign with `seed`.
+    /// The scale classes this campaign reaches (see [`scale::Scale`]).
+    pub fn scales(&self) -> &[scale::Scale] {
+        &self.scales
+    }
+
+    /// Case `index` of the campaign with `seed`; from [`scale::FIRST`] on, a scale case.
     pub fn case(&self, seed: u64, index: u64) -> Case {
+        let strategy = match scale::of_index(index) {
+            Some((class, turn)) => match scale::case(class, turn, &self.routes) {
+                Some(strategy) => strategy,
+                None => return self.fallback.clone(),
+            },
+            None => self.strategy.clone(),
+        };
         // A filter can reject a whole draw in rare corners; the next sub-seed is just as deterministic.
         (0..DRAWS)
             .find_map(|attempt| {
                 let mut runner =
                     TestRunner::new_with_rng(Config::default(), rng_for(seed, index, attempt));
-                self.strategy
+                strategy
                     .new_tree(&mut runner)
                     .ok()
                     .map(|tree| tree.current())

@@ -92,6 +92,14 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
             .collect();
         let _ = writeln!(out, "  layers:  {}", per_layer.join(", "));
     }
+    if !stats.scale.is_empty() {
+        let per_class: Vec<String> = stats
+            .scale
+            .iter()
+            .map(|(class, n)| format!("{} {n}", class.name()))
+            .collect();
+        let _ = writeln!(out, "  scale:   {}", per_class.join(", "));
+    }
     if stats.frame_shapes > 0 {
         let _ = writeln!(
             out,
@@ -268,6 +276,9 @@ pub(crate) fn write_finding(out: &mut String, n: usize, of: usize, f: &Finding) 
     }
     let _ = writeln!(out, "  expected:  {}", f.expected);
     let _ = writeln!(out, "  got:       {}", f.actual);
+    if let Some(edge) = &f.edge {
+        let _ = writeln!(out, "  edge:      {edge}, the smallest that still fails");
+    }
     let how = how_shrunk(f);
     let _ = writeln!(out, "  minimal case ({how}):");
     // A long case is shown by its head; the JSON report holds all of it.
