@@ -684,6 +684,7 @@ mod tests {
                 Step::Burst { connections } => w.1 += u128::from(*connections),
                 Step::Disconnect(Disconnect::MidFrame(f)) => w.0 += 1 + frame(f),
                 Step::Disconnect(_) => {}
+                Step::Flood(flood) => w.0 += u128::from(flood.fragments),
             }
         }
         if let Some(h) = &case.handshake {
@@ -693,6 +694,7 @@ mod tests {
                 .map(|(_, v)| 1 + v.chars().count() as u128)
                 .sum();
             w.0 += 1 + values + u128::from(h.chunk.is_some()) + u128::from(h.drop_after.is_some());
+            w.0 += u128::from(h.filler) + h.stretch.as_ref().map_or(0, |s| s.size as u128);
         }
         w.0 += case
             .endpoint

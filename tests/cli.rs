@@ -154,7 +154,7 @@ async fn warnings_pass_unless_strict() {
     let text = String::from_utf8_lossy(&without.stdout).into_owned();
     assert_eq!(without.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("no findings") && text.contains("checks:  20 on every case"),
+        text.contains("no findings") && text.contains("checks:  24 on every case"),
         "{text}"
     );
     let only = run(&["--checks", "no_abrupt_close,bad_input_gets_error"]).await;
@@ -811,7 +811,7 @@ async fn the_reports_show_the_findings_where_ci_and_people_read_them() {
     for line in [
         &format!("seed 2: {errors}"),
         "  layers:  messages 60 (",
-        "  checks:  21 on every case: 20 passed, 1 failed",
+        "  checks:  25 on every case: 24 passed, 1 failed",
         "    FAILED no_leaked_internals  on `prompt`: finding",
         &format!("  saved:   {}", if n == 1 { "1 new case in" } else { "" }),
         cases,
@@ -871,7 +871,7 @@ async fn the_reports_of_a_clean_campaign_say_so() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        text.contains("checks:  21 on every case: 21 passed, 0 failed"),
+        text.contains("checks:  25 on every case: 25 passed, 0 failed"),
         "{text}"
     );
     assert!(!text.contains("saved:"), "{text}");
@@ -879,7 +879,7 @@ async fn the_reports_of_a_clean_campaign_say_so() {
     let dom = support::readers::browser_dom(&dir.join("report.html"));
     assert!(dom.contains("no findings: 60 cases"), "{dom}");
     assert!(!dom.contains("class=\"finding\""), "{dom}");
-    assert_eq!(dom.matches("<td class=\"passed\">passed</td>").count(), 21);
+    assert_eq!(dom.matches("<td class=\"passed\">passed</td>").count(), 25);
 }
 
 /// Reads the JUnit report at `path`: a suite per channel, a case per check, and one failure.
