@@ -64,8 +64,8 @@ impl Schedule {
         Some(index)
     }
 
-    /// The scale class whose turn it is: each once after the first case, in order; then,
-    /// while they have had less than their share of the time, the one that has had least.
+    /// The scale class whose turn it is: each once after the first case, in order; then, in
+    /// turn, while they have had less than their share of the time.
     fn scale_due(&self, elapsed: Duration) -> Option<usize> {
         if self.played_cases == 0 {
             return None;
@@ -77,6 +77,6 @@ impl Schedule {
         if spent.as_secs_f64() >= SCALE_SHARE * elapsed.as_secs_f64() {
             return None;
         }
-        (0..self.scales.len()).min_by_key(|&i| self.scales[i].2)
+        (0..self.scales.len()).min_by_key(|&i| self.scales[i].1)
     }
 }
