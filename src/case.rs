@@ -262,6 +262,59 @@ impl Case {
         self
     }
 
+    /// The size that makes this a case of scale (filler headers, a stretched value, a flood's
+    /// fragments), with the least it can be.
+    pub fn scale(&self) -> Option<(u64, u64)> {
+        if let Some(handshake) = &self.handshake {
+            if let Some(stretch) = &handshake.stretch {
+                return Some((stretch.sizes()[0] as u64, stretch.size as u64));
+            }
+            if handshake.filler > 0 {
+                return Some((0, u64::from(handshake.filler)));
+            }
+        }
+        self.steps.iter().find_map(|step| match step {
+            Step::Flood(flood) => Some((1, flood.fragments)),
+            _ => None,
+        })
+    }
+
+    /// What kind of case of scale this is, without its size: a finding's cause.
+    pub fn shape(&self) -> Option<String> {
+        if let Some(handshake) = &self.handshake {
+            if let Some(stretch) = &handshake.stretch {
+                return Some(stretch.shape());
+            }
+            if handshake.filler > 0 {
+                return Some("a handshake with thousands of headers before its own".into());
+            }
+        }
+        self.steps.iter().find_map(|step| match step {
+            Step::Flood(flood) => Some(format!(
+                "a message in fragments of {} that never ends",
+                bytes(u64::from(flood.size))
+            )),
+            _ => None,
+        })
+    }
+
+    /// This case with its size of scale set to `size`.
+    pub fn scaled(&self, size: u64) -> Case {
+        let mut case = self.clone();
+        if let Some(handshake) = &mut case.handshake {
+            match &mut handshake.stretch {
+                Some(stretch) => stretch.size = size as usize,
+                None => handshake.filler = size as u32,
+            }
+        }
+        for step in &mut case.steps {
+            if let Step::Flood(flood) = step {
+                flood.fragments = size;
+            }
+        }
+        case
+    }
+
     /// The size a case of scale has, for the edge a finding reports once shrinking made it as
     /// small as it still fails: the headers, the header value, the fragments.
     pub fn size(&self) -> Option<String> {

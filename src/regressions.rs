@@ -132,6 +132,21 @@ pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
             ));
             continue;
         };
+        // A ladder or a flood is measured as it runs, which a script of bytes cannot repeat:
+        // the saved case replays it (`wsfuzz replay`).
+        let measured = finding
+            .case
+            .handshake
+            .as_ref()
+            .is_some_and(|h| h.stretch.is_some())
+            || finding
+                .case
+                .steps
+                .iter()
+                .any(|s| matches!(s, crate::case::Step::Flood(_)));
+        if measured {
+            continue;
+        }
         let script_path = path.with_extension("py");
         let script = reproduce::python(
             finding,

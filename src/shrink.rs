@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::case::{Case, Disconnect, Flood, Leaving, Payload, Step};
-use crate::wire::handshake::Stretch;
+use crate::case::{Case, Disconnect, Leaving, Payload, Step};
 use crate::wire::{Frame, Handshake, Length};
 
 /// How much shrinking one finding may cost.
@@ -59,6 +58,49 @@ where
         }
         break;
     }
+    shrunk
+}
+
+/// For a case of scale, a binary search of its size for the server's edge: the smallest size
+/// that still fails, to within one part in 64 (exactly, for a count of headers). Each try may
+/// be a ladder or a flood, so nothing else of the case is varied.
+pub async fn edge<F, Fut>(case: Case, budget: Budget, mut still_fails: F) -> Shrunk
+where
+    F: FnMut(Case) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    let mut shrunk = Shrunk {
+        case,
+        attempts: 0,
+        accepted: 0,
+        exhausted: false,
+    };
+    let Some((floor, size)) = shrunk.case.scale() else {
+        return shrunk;
+    };
+    let exact = shrunk
+        .case
+        .handshake
+        .as_ref()
+        .is_some_and(|h| h.stretch.is_none());
+    // `passes` is a size known (or taken) to pass, `fails` one known to fail.
+    let (mut passes, mut fails) = (floor.saturating_sub(1), size);
+    while fails - passes > if exact { 1 } else { (fails / 64).max(1) } {
+        if shrunk.attempts >= budget.attempts || start.elapsed() >= budget.time {
+            shrunk.exhausted = true;
+            break;
+        }
+        let middle = passes + (fails - passes) / 2;
+        shrunk.attempts += 1;
+        if still_fails(shrunk.case.scaled(middle)).await {
+            fails = middle;
+            shrunk.accepted += 1;
+        } else {
+            passes = middle;
+        }
+    }
+    shrunk.case = shrunk.case.scaled(fails);
     shrunk
 }
 
@@ -182,12 +224,7 @@ fn step_candidates(step: &Step) -> Candidates<'_, Step> {
                 .chain(frame_candidates(frame).map(|f| Step::Disconnect(Disconnect::MidFrame(f)))),
         ),
         Step::Disconnect(_) => Box::new(std::iter::empty()),
-        Step::Flood(flood) => Box::new(bisect(flood.fragments, 1).into_iter().map(|fragments| {
-            Step::Flood(Flood {
-                fragments,
-                ..*flood
-            })
-        })),
+        Step::Flood(_) => Box::new(std::iter::empty()),
         Step::Say { client, payload } => {
             Box::new(payload_candidates(payload).map(|payload| Step::Say {
                 client: *client,
@@ -248,49 +285,9 @@ fn frame_candidates(frame: &Frame) -> Candidates<'_, Frame> {
     Box::new(shorter.chain(plainer))
 }
 
-/// Sizes between `floor` and `n`, for a bisection to the server's edge: the shrinker takes
-/// the first that still fails, so the smallest of these at or past the edge, and asks again.
-pub fn bisect(n: u64, floor: u64) -> Vec<u64> {
-    if n <= floor {
-        return Vec::new();
-    }
-    let mut sizes = vec![floor];
-    let mut gap = (n - floor) / 2;
-    while gap > 0 {
-        sizes.push(n - gap);
-        gap /= 2;
-    }
-    sizes.dedup();
-    sizes
-}
-
-/// The standard handshake, then fewer headers, shorter values, and no pacing or drop. A
-/// stretched header is only made smaller, down to the server's edge: each try is a ladder.
+/// The standard handshake, then fewer headers, shorter values, and no pacing or drop. (Sizes
+/// of scale are searched by `edge` instead.)
 fn handshake_candidates(handshake: &Handshake) -> Candidates<'_, Option<Handshake>> {
-    if let Some(stretch) = &handshake.stretch {
-        let floor = stretch.sizes()[0] as u64;
-        return Box::new(
-            bisect(stretch.size as u64, floor)
-                .into_iter()
-                .map(move |size| {
-                    Some(Handshake {
-                        stretch: Some(Stretch {
-                            size: size as usize,
-                            ..stretch.clone()
-                        }),
-                        ..handshake.clone()
-                    })
-                }),
-        );
-    }
-    let fewer_filler = bisect(u64::from(handshake.filler), 0)
-        .into_iter()
-        .map(move |filler| {
-            Some(Handshake {
-                filler: filler as u32,
-                ..handshake.clone()
-            })
-        });
     let standard = std::iter::once(None);
     let mut plainer = Vec::new();
     if handshake.chunk.is_some() {
@@ -327,13 +324,7 @@ fn handshake_candidates(handshake: &Handshake) -> Candidates<'_, Option<Handshak
                     })
                 })
         });
-    Box::new(
-        fewer_filler
-            .chain(standard)
-            .chain(plainer)
-            .chain(fewer)
-            .chain(shorter),
-    )
+    Box::new(standard.chain(plainer).chain(fewer).chain(shorter))
 }
 
 type Candidates<'a, T> = Box<dyn Iterator<Item = T> + Send + 'a>;

@@ -78,8 +78,10 @@ async fn campaign(command: &str, flaw: Option<&str>, cases: u64) -> Report {
     if let Some(flaw) = flaw {
         command = format!("CALIBRATION_FLAW={flaw} {command}");
     }
+    // Timed, so the scale classes (floods, ladders, churn) take their share beside the cases.
     let settings = Settings {
         cases,
+        time: Some(Duration::from_secs(150)),
         seed: 5,
         spawn: Some(Spawn {
             command,

@@ -477,7 +477,16 @@ async fn campaign(
                         ));
                     }
                     let after = watched.usage();
-                    for excess in ledger.record(index, &before.usage, &after) {
+                    // A case of scale costs what its size costs, and may leave a heap grown
+                    // for good: its own checks judge it, and the account starts after it.
+                    let excesses = match case.scale() {
+                        Some(_) => {
+                            ledger.restarted();
+                            Vec::new()
+                        }
+                        None => ledger.record(index, &before.usage, &after),
+                    };
+                    for excess in excesses {
                         let property = match &excess {
                             Excess::Cpu { limit, .. } => Property::Cpu(*limit),
                             Excess::Jump { limit, .. } => Property::Jump(*limit),
@@ -508,6 +517,8 @@ async fn campaign(
         if minimized {
             *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
         }
+        // When the case failed: what a user waits for, shrinking aside.
+        let detected = started.elapsed();
         let mut queue: VecDeque<(Property, Rerun, usize)> = failures.into();
         let mut crashed = queue.iter().any(|(p, _, _)| matches!(p, Property::Crash));
         loop {
@@ -602,7 +613,7 @@ async fn campaign(
                 continue;
             }
             let mut finding = finding;
-            finding.found_after = started.elapsed().as_secs_f64();
+            finding.found_after = detected.as_secs_f64();
             progress(Progress::Found(&finding));
             seen.insert(key, findings.len());
             seen.insert(shown, findings.len());

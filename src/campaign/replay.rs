@@ -301,7 +301,9 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
-        let mut shrunk = if reproduced {
+        let mut shrunk = if reproduced && case.scale().is_some() {
+            crate::shrink::edge(case.clone(), self.settings.shrink, attempt).await
+        } else if reproduced {
             shrink(case.clone(), self.settings.shrink, attempt).await
         } else {
             Shrunk {

@@ -449,6 +449,10 @@ fn cause(o: &Observed, failure: &Failure) -> String {
     if o.case.layer() == Layer::Clients || !o.case.alongside.is_empty() {
         return String::new();
     }
+    // A case of scale is told by its shape, whatever its size.
+    if let Some(shape) = o.case.shape() {
+        return shape;
+    }
     if let Some(w) = &o.transcript.wire {
         // A handshake is told by how it was answered: a server that takes every broken
         // handshake shows one flaw, not one for each rule a handshake can break.
