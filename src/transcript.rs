@@ -187,6 +187,12 @@ pub struct Point {
     pub size: usize,
     pub seconds: f64,
     pub answer: String,
+    /// The server cut the request off, or left it unanswered: the ladder stops here.
+    #[serde(skip)]
+    pub ended: bool,
+    /// No answer came in time: the wall time is the wait, not the server's work.
+    #[serde(skip)]
+    pub silent: bool,
 }
 
 impl Curve {

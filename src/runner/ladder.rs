@@ -1,7 +1,5 @@
 //! Plays a stretched header as a ladder: the same request with the header's value doubled each time, each on a connection of its own, timing the server on each rung.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -17,8 +15,6 @@ use crate::wire::rfc::Obligation;
 /// A rung that costs the server this long ends the ladder: the next would cost four times as
 /// much on a quadratic parser, and the curve already tells.
 const ENOUGH: f64 = 1.0;
-/// Longest wait for one rung's answer.
-const RUNG_LIMIT: Duration = Duration::from_secs(10);
 /// Bytes written at once when a value is not dripped.
 const BATCH: usize = 64 << 10;
 
@@ -70,7 +66,10 @@ pub(super) async fn run(
                 break;
             }
         };
-        let point = rung(stream, target, &handshake, stretch, size, &address, &path).await;
+        let point = rung(
+            stream, target, &handshake, stretch, size, &address, &path, timing,
+        )
+        .await;
         log.push(format!(
             "  {}: {} after {:.3} s{}",
             crate::case::bytes(size as u64),
@@ -78,10 +77,11 @@ pub(super) async fn run(
             point.seconds,
             if curve.cpu { " of CPU" } else { "" }
         ));
-        let (seconds, cut_short) = (point.seconds, point.answer.starts_with("cut off"));
+        let (seconds, ended) = (point.seconds, point.ended);
         curve.points.push(point);
-        // A server that cuts the request off has a limit: larger rungs would tell nothing new.
-        if seconds >= ENOUGH || cut_short {
+        // A server that cuts the request off or leaves it unanswered has a limit of its own
+        // (or is stuck, which the probe after the case tells): larger rungs tell nothing new.
+        if seconds >= ENOUGH || ended {
             break;
         }
     }
@@ -113,10 +113,12 @@ async fn rung(
     size: usize,
     address: &str,
     path: &str,
+    timing: Timing,
 ) -> Point {
     let before = target.meter.read();
     let started = Instant::now();
-    let deadline = started + RUNG_LIMIT;
+    // The time-out is long enough: a rung that costs more is one the curve already condemns.
+    let deadline = started + timing.timeout;
     let value = stretch.value(size);
     let mut request = Handshake {
         stretch: None,
@@ -137,12 +139,16 @@ async fn rung(
             write(&mut stream, &bytes, chunk.max(1), deadline).await
         }
     };
-    let answer = match (&written, stretch.drip) {
-        (Err(at), _) => format!("cut off after {}", crate::case::bytes(*at as u64)),
+    let (answer, silent) = match (&written, stretch.drip) {
+        (Err(at), _) => (
+            format!("cut off after {}", crate::case::bytes(*at as u64)),
+            false,
+        ),
         // A request that never ends gets no answer; what it cost is all there is to see.
-        (Ok(()), Some(_)) => "no end of the request sent".to_string(),
-        (Ok(()), None) => answer(&mut stream, deadline).await,
+        (Ok(()), Some(_)) => ("no end of the request sent".to_string(), false),
+        (Ok(()), None) => answer(&mut stream, deadline, timing).await,
     };
+    let ended = silent || written.is_err();
     let wall = started.elapsed().as_secs_f64();
     let seconds = match (before, target.meter.read()) {
         (Some(before), Some(after)) => after.cpu.saturating_sub(before.cpu).as_secs_f64(),
@@ -152,6 +158,8 @@ async fn rung(
         size,
         seconds,
         answer,
+        ended,
+        silent,
     }
 }
 
@@ -176,27 +184,28 @@ async fn write(
     Ok(())
 }
 
-/// The status of the server's answer, or how it ended the connection instead.
-async fn answer(stream: &mut Stream, deadline: Instant) -> String {
+/// The status of the server's answer, or how it ended the connection instead; and whether
+/// it did not answer at all.
+async fn answer(stream: &mut Stream, deadline: Instant, timing: Timing) -> (String, bool) {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         match parse_answer(&bytes) {
-            Ok(Some(answer)) => return format!("HTTP {}", answer.status),
-            Err(_) => return "an answer that is not HTTP".into(),
-            Ok(None) if bytes.len() > 64 << 10 => return "an answer that is not HTTP".into(),
+            Ok(Some(answer)) => return (format!("HTTP {}", answer.status), false),
+            Err(_) => return ("an answer that is not HTTP".into(), false),
+            Ok(None) if bytes.len() > 64 << 10 => {
+                return ("an answer that is not HTTP".into(), false)
+            }
             Ok(None) => {}
         }
         match timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => {
-                return format!(
-                    "{}",
-                    Answer::Silent {
-                        waited_ms: RUNG_LIMIT.as_millis() as u64
-                    }
-                )
+                let silent = Answer::Silent {
+                    waited_ms: timing.timeout.as_millis() as u64,
+                };
+                return (silent.to_string(), true);
             }
-            Ok(Ok(0)) | Ok(Err(_)) => return "the connection closed".into(),
+            Ok(Ok(0)) | Ok(Err(_)) => return ("the connection closed".into(), false),
             Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
         }
     }
