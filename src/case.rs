@@ -283,7 +283,14 @@ impl Case {
     pub fn shape(&self) -> Option<String> {
         if let Some(handshake) = &self.handshake {
             if let Some(stretch) = &handshake.stretch {
-                return Some(stretch.shape());
+                return Some(match stretch.drip {
+                    // However small the writes, it is one kind of request.
+                    Some(_) => format!(
+                        "a `{}` line that never ends, in small writes",
+                        stretch.header
+                    ),
+                    None => stretch.shape(),
+                });
             }
             if handshake.filler > 0 {
                 return Some("a handshake with thousands of headers before its own".into());

@@ -311,6 +311,15 @@ pub static REFUSES_FOREIGN_ORIGIN: Check = Check { needs: Needs::Origin, ..trans
 pub static BROADCASTS_REACH_PEERS: Check = transcript("broadcasts_reach_peers", Level::Error, &[Layer::Clients], "in a scenario of several clients, each client still connected gets every broadcast the spec owes it (x-wsfuzz-on: broadcast), however others left", clients::broadcasts_reach_peers);
 pub static NO_STRAY_BROADCASTS: Check = transcript("no_stray_broadcasts", Level::Error, &[Layer::Clients], "no client gets pushed messages it is not owed: none from other resources, none for failed or refused requests, none echoed to the sender", clients::no_stray_broadcasts);
 
+/// The checks that judge what a case of scale cost, by its shape.
+static SCALE_CHECKS: [&Check; 5] = [
+    &HEADER_TIME_LINEAR,
+    &DRIP_TIME_LINEAR,
+    &MESSAGE_SIZE_LIMITED,
+    &SIZE_LIMIT_ENFORCED,
+    &MEMORY_PROPORTIONATE,
+];
+
 /// Every check, in the order findings are reported.
 pub static CHECKS: &[&Check] = &[
     &STAYS_RESPONSIVE,
@@ -449,9 +458,16 @@ fn cause(o: &Observed, failure: &Failure) -> String {
     if o.case.layer() == Layer::Clients || !o.case.alongside.is_empty() {
         return String::new();
     }
-    // A case of scale is told by its shape, whatever its size.
+    // A case of scale is told by its shape, whatever its size, where its cost is judged;
+    // other checks it fails are told by its class, so one flaw is not a finding per shape.
     if let Some(shape) = o.case.shape() {
-        return shape;
+        return match SCALE_CHECKS.iter().any(|c| std::ptr::eq(*c, failure.check)) {
+            true => shape,
+            false => format!(
+                "a case of {}",
+                crate::gen::scale::class_of(o.case).map_or("scale", |c| c.name())
+            ),
+        };
     }
     if let Some(w) = &o.transcript.wire {
         // A handshake is told by how it was answered: a server that takes every broken

@@ -62,6 +62,23 @@ impl Scale {
     }
 }
 
+/// The class a case of scale belongs to, as far as the case itself shows it (a boundary
+/// length or a churn is an ordinary case of its layer).
+pub fn class_of(case: &Case) -> Option<Scale> {
+    if let Some(handshake) = &case.handshake {
+        match &handshake.stretch {
+            Some(stretch) if stretch.drip.is_some() => return Some(Scale::SlowHandshake),
+            Some(_) => return Some(Scale::HeaderValues),
+            None if handshake.filler > 0 => return Some(Scale::HeaderCount),
+            None => {}
+        }
+    }
+    case.steps
+        .iter()
+        .any(|s| matches!(s, Step::Flood(_)))
+        .then_some(Scale::FragmentFlood)
+}
+
 /// Case numbers from here on are scale cases: `FIRST + 6 j + class` is the `j`-th case of the
 /// class, so a scale case is reproduced by its number like any other.
 pub const FIRST: u64 = 1_000_000_000;
