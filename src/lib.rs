@@ -22,9 +22,14 @@
 //!   frames oblige a server to do, and what is wrong with a server's frames.
 //! - [`gen`]: proptest strategies for cases on five layers: messages (valid ones from the
 //!   schemas, near-misses, garbage, oversized and deeply nested input, hostile endpoint
-//!   parameters), frames, handshakes, disconnects, and scenarios of several clients.
+//!   parameters), frames, handshakes, disconnects, and scenarios of several clients; and the
+//!   classes of scale ([`gen::scale`]): thousands of headers, header values that make parsers
+//!   backtrack, dripped requests, lengths at the edges of 64 bits, floods of fragments, and
+//!   resets in the middle of a broadcast.
 //! - [`runner`]: plays a case over a real connection (messages through tokio-tungstenite, the
-//!   rest byte for byte on a raw socket) and records a [`transcript`].
+//!   rest byte for byte on a raw socket; a stretched header as a ladder of doubling sizes, a
+//!   flood as it is made) and records a [`transcript`], with the target's CPU and memory
+//!   where wsfuzz started it.
 //! - [`checks`]: pure functions from a transcript to failures; one flaw, one check. Each
 //!   check is a typed [`checks::Check`] with its level (an error fails the run, a warning is
 //!   an RFC deviation that harms no user), the layers it judges and what it needs. The model of
@@ -32,9 +37,11 @@
 //!   checks on a target process live there too.
 //! - [`watch`]: a target process wsfuzz starts itself (`--spawn`): its exits, its output, and
 //!   its CPU, memory and descriptors read from `/proc`.
-//! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails.
+//! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails;
+//!   a size of scale is searched for the server's edge instead.
 //! - [`campaign`]: the loop tying these together, with statistics and reproductions; its
-//!   `replay` re-runs a failure to confirm and shrink it, on a fresh target where needed.
+//!   `schedule` gives the classes of scale their turns in a timed campaign, and its `replay`
+//!   re-runs a failure to confirm and shrink it, on a fresh target where needed.
 //! - [`report`]: the text report and its summary, and JSON, JUnit XML, HTML and JSON Lines events.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
 //! - [`connect`]: the manual client of `wsfuzz connect`.

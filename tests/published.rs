@@ -88,10 +88,11 @@ async fn default_campaign(command: &str, spec: Option<&str>) -> Report {
 
 /// The vulnerable version gives an error of `check` found within the minute; the fixed
 /// version gives none.
-async fn pair(vulnerable: String, fixed: String, spec: Option<&str>, check: &str) {
+async fn pair(vulnerable: String, fixed: String, spec: Option<&'static str>, check: &str) {
+    // Boxed, so the two campaigns live on the heap, not on this thread's stack.
     let (found, clean) = tokio::join!(
-        default_campaign(&vulnerable, spec),
-        default_campaign(&fixed, spec)
+        Box::pin(default_campaign(&vulnerable, spec)),
+        Box::pin(default_campaign(&fixed, spec))
     );
     let text = wsfuzz::report::text(&found);
     let finding = found

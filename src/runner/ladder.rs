@@ -9,6 +9,7 @@ use crate::spec::Channel;
 use crate::target::Target;
 use crate::tls::Stream;
 use crate::transcript::{Answer, Connect, Curve, Point, Response, Transcript, WireRecord};
+use crate::watch::Meter;
 use crate::wire::handshake::{parse_answer, Handshake, Stretch};
 use crate::wire::rfc::Obligation;
 
@@ -66,10 +67,8 @@ pub(super) async fn run(
                 break;
             }
         };
-        let point = rung(
-            stream, target, &handshake, stretch, size, &address, &path, timing,
-        )
-        .await;
+        let bytes = request(&handshake, stretch, size, &address, &path);
+        let point = rung(stream, &target.meter, &bytes, stretch.drip, size, timing).await;
         log.push(format!(
             "  {}: {} after {:.3} s{}",
             crate::case::bytes(size as u64),
@@ -103,43 +102,49 @@ pub(super) async fn run(
     transcript
 }
 
-/// One request with the value at `size`: the server's time to answer it (its CPU, when wsfuzz
-/// started it), and how it answered.
-async fn rung(
-    mut stream: Stream,
-    target: &Target,
+/// The request with the stretched header's value at `size`: whole, or, dripped, without its
+/// end (the head without its closing blank line, then a header line that never ends).
+fn request(
     handshake: &Handshake,
     stretch: &Stretch,
     size: usize,
     address: &str,
     path: &str,
-    timing: Timing,
-) -> Point {
-    let before = target.meter.read();
-    let started = Instant::now();
-    // The time-out is long enough: a rung that costs more is one the curve already condemns.
-    let deadline = started + timing.timeout;
-    let value = stretch.value(size);
+) -> Vec<u8> {
     let mut request = Handshake {
         stretch: None,
         ..handshake.clone()
     };
-    let written = match stretch.drip {
-        None => {
-            request.headers.push((stretch.header.clone(), value));
-            let bytes = request.encode(address, path);
-            write(&mut stream, &bytes, BATCH, deadline).await
-        }
-        Some(chunk) => {
-            // The head without its closing blank line, then a header line that never ends.
-            let mut bytes = request.encode(address, path);
-            bytes.truncate(bytes.len() - 2);
-            bytes.extend_from_slice(format!("{}: ", stretch.header).as_bytes());
-            bytes.extend_from_slice(value.as_bytes());
-            write(&mut stream, &bytes, chunk.max(1), deadline).await
-        }
-    };
-    let (answer, silent) = match (&written, stretch.drip) {
+    if stretch.drip.is_none() {
+        request
+            .headers
+            .push((stretch.header.clone(), stretch.value(size)));
+        return request.encode(address, path);
+    }
+    let mut bytes = request.encode(address, path);
+    bytes.truncate(bytes.len() - 2);
+    bytes.extend_from_slice(format!("{}: ", stretch.header).as_bytes());
+    bytes.extend_from_slice(stretch.value(size).as_bytes());
+    bytes
+}
+
+/// One rung: `bytes` written at once or `drip` at a time; the server's time to answer them
+/// (its CPU, when wsfuzz started it), and how it answered.
+async fn rung(
+    mut stream: Stream,
+    meter: &Meter,
+    bytes: &[u8],
+    drip: Option<usize>,
+    size: usize,
+    timing: Timing,
+) -> Point {
+    let before = meter.read();
+    let started = Instant::now();
+    // The time-out is long enough: a rung that costs more is one the curve already condemns.
+    let deadline = started + timing.timeout;
+    let chunk = drip.unwrap_or(BATCH).max(1);
+    let written = write(&mut stream, bytes, chunk, deadline).await;
+    let (answer, silent) = match (&written, drip) {
         (Err(at), _) => (
             format!("cut off after {}", crate::case::bytes(*at as u64)),
             false,
@@ -150,7 +155,7 @@ async fn rung(
     };
     let ended = silent || written.is_err();
     let wall = started.elapsed().as_secs_f64();
-    let seconds = match (before, target.meter.read()) {
+    let seconds = match (before, meter.read()) {
         (Some(before), Some(after)) => after.cpu.saturating_sub(before.cpu).as_secs_f64(),
         _ => wall,
     };
