@@ -541,6 +541,52 @@ mod tests {
         runtime.block_on(shrink(case, budget, |c| std::future::ready(fails(&c))))
     }
 
+    fn edge_now(case: Case, fails: impl Fn(&Case) -> bool) -> Shrunk {
+        let budget = Budget {
+            attempts: 100,
+            time: Duration::from_secs(30),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(edge(case, budget, |c| std::future::ready(fails(&c))))
+    }
+
+    #[test]
+    fn a_count_of_headers_is_searched_to_its_exact_edge() {
+        let mut many = case(Vec::new());
+        many.handshake = Some(Handshake {
+            filler: 100_000,
+            ..Handshake::standard()
+        });
+        let filler = |c: &Case| c.handshake.as_ref().unwrap().filler;
+        let shrunk = edge_now(many, |c| filler(c) >= 1_997);
+        assert_eq!(filler(&shrunk.case), 1_997);
+        // A binary search: about log2(100000) tries, not one per header.
+        assert!(shrunk.attempts <= 18, "{} tries", shrunk.attempts);
+    }
+
+    #[test]
+    fn a_flood_is_searched_to_within_a_part_in_64() {
+        let flood = crate::case::Flood {
+            fragments: 2_000_000,
+            size: 1,
+        };
+        let mut flooded = case(Vec::new());
+        flooded.steps = vec![Step::Flood(flood)];
+        let fragments = |c: &Case| match c.steps[0] {
+            Step::Flood(f) => f.fragments,
+            _ => unreachable!(),
+        };
+        let shrunk = edge_now(flooded, |c| fragments(c) >= 593_750);
+        let found = fragments(&shrunk.case);
+        assert!(
+            (593_750..=593_750 + 593_750 / 32).contains(&found),
+            "{found}"
+        );
+        assert!(shrunk.attempts <= 10, "{} tries", shrunk.attempts);
+    }
+
     fn texts(case: &Case) -> Vec<String> {
         case.steps
             .iter()

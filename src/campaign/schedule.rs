@@ -80,3 +80,41 @@ impl Schedule {
         (0..self.scales.len()).min_by_key(|&i| self.scales[i].1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_campaign_reaches_every_class_after_its_first_case() {
+        let settings = Settings {
+            cases: Settings::UNTIL_TIME,
+            time: Some(Duration::from_secs(60)),
+            ..Settings::default()
+        };
+        let mut schedule = Schedule::new(&settings, &Scale::ALL);
+        let first: Vec<u64> = (0..7)
+            .map(|_| schedule.next(Duration::ZERO).unwrap())
+            .collect();
+        assert_eq!(first[0], 0);
+        let classes: Vec<Scale> = first[1..]
+            .iter()
+            .map(|&i| scale::of_index(i).expect("a scale case").0)
+            .collect();
+        assert_eq!(classes, Scale::ALL);
+        // Then, with no time spent on them yet being all the time there was, cases.
+        assert_eq!(schedule.next(Duration::ZERO), Some(1));
+    }
+
+    #[test]
+    fn a_count_of_cases_alone_plays_those_cases() {
+        let settings = Settings {
+            cases: 5,
+            ..Settings::default()
+        };
+        let mut schedule = Schedule::new(&settings, &Scale::ALL);
+        let played: Vec<u64> =
+            std::iter::from_fn(|| schedule.next(Duration::from_secs(1))).collect();
+        assert_eq!(played, [0, 1, 2, 3, 4]);
+    }
+}

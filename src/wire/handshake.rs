@@ -416,6 +416,48 @@ mod tests {
     }
 
     #[test]
+    fn filler_headers_come_first_each_with_a_name_of_its_own() {
+        let names: std::collections::BTreeSet<String> = (0..100_000).map(filler_name).collect();
+        assert_eq!(names.len(), 100_000);
+        assert!(names
+            .iter()
+            .all(|n| n.len() >= 2 && n.bytes().all(|b| b.is_ascii_lowercase())));
+        let request = Handshake {
+            filler: 3,
+            ..Handshake::standard()
+        };
+        let text = String::from_utf8(request.encode("h:1", "/")).unwrap();
+        assert!(
+            text.starts_with("GET / HTTP/1.1\r\nba:0\r\nbb:0\r\nbc:0\r\nHost: h:1\r\n"),
+            "{text}"
+        );
+        assert_eq!(request.must_refuse(), None);
+    }
+
+    #[test]
+    fn a_stretch_doubles_to_its_size_and_a_dripped_one_never_ends() {
+        let stretch = Stretch {
+            header: "Sec-WebSocket-Protocol".into(),
+            head: "b".into(),
+            unit: " ".into(),
+            tail: "x".into(),
+            size: 5 << 10,
+            drip: None,
+        };
+        assert_eq!(stretch.sizes(), [1024, 2048, 4096, 5120]);
+        let value = stretch.value(1024);
+        assert_eq!(value.len(), 1024);
+        assert!(value.starts_with("b ") && value.ends_with(" x"));
+        let dripped = Stretch {
+            drip: Some(1024),
+            size: 1 << 20,
+            ..stretch
+        };
+        assert_eq!(dripped.sizes().first(), Some(&(64 << 10)));
+        assert!(!dripped.value(1 << 16).ends_with('x'));
+    }
+
+    #[test]
     fn answers_are_parsed_with_what_follows() {
         let bytes = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00";
         let answer = parse_answer(bytes).unwrap().unwrap();
