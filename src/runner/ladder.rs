@@ -1,5 +1,7 @@
 //! Plays a stretched header as a ladder: the same request with the header's value doubled each time, each on a connection of its own, timing the server on each rung.
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -16,6 +18,8 @@ use crate::wire::rfc::Obligation;
 /// A rung that costs the server this long ends the ladder: the next would cost four times as
 /// much on a quadratic parser, and the curve already tells.
 const ENOUGH: f64 = 1.0;
+/// The most a rung is waited for past the time-out.
+const MOST_WAIT: Duration = Duration::from_secs(20);
 /// Bytes written at once when a value is not dripped.
 const BATCH: usize = 64 << 10;
 
@@ -43,6 +47,7 @@ pub(super) async fn run(
     };
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
     log.push(format!("→ {}, doubling", stretch.shape()));
+    let mut last_wall = Duration::ZERO;
     for size in stretch.sizes() {
         let stream = match timeout(
             timing.timeout,
@@ -68,7 +73,11 @@ pub(super) async fn run(
             }
         };
         let bytes = request(&handshake, stretch, size, &address, &path);
-        let point = rung(stream, &target.meter, &bytes, stretch.drip, size, timing).await;
+        // A quadratic server takes four times the last rung: it is waited for that long.
+        let wait = timing.timeout + (last_wall * 4).min(MOST_WAIT);
+        let started = Instant::now();
+        let point = rung(stream, &target.meter, &bytes, stretch.drip, size, wait).await;
+        last_wall = started.elapsed();
         log.push(format!(
             "  {}: {} after {:.3} s{}",
             crate::case::bytes(size as u64),
@@ -136,12 +145,11 @@ async fn rung(
     bytes: &[u8],
     drip: Option<usize>,
     size: usize,
-    timing: Timing,
+    wait: Duration,
 ) -> Point {
     let before = meter.read();
     let started = Instant::now();
-    // The time-out is long enough: a rung that costs more is one the curve already condemns.
-    let deadline = started + timing.timeout;
+    let deadline = started + wait;
     let chunk = drip.unwrap_or(BATCH).max(1);
     let written = write(&mut stream, bytes, chunk, deadline).await;
     let (answer, silent) = match (&written, drip) {
@@ -151,7 +159,7 @@ async fn rung(
         ),
         // A request that never ends gets no answer; what it cost is all there is to see.
         (Ok(()), Some(_)) => ("no end of the request sent".to_string(), false),
-        (Ok(()), None) => answer(&mut stream, deadline, timing).await,
+        (Ok(()), None) => answer(&mut stream, deadline, wait).await,
     };
     let ended = silent || written.is_err();
     let wall = started.elapsed().as_secs_f64();
@@ -191,7 +199,7 @@ async fn write(
 
 /// The status of the server's answer, or how it ended the connection instead; and whether
 /// it did not answer at all.
-async fn answer(stream: &mut Stream, deadline: Instant, timing: Timing) -> (String, bool) {
+async fn answer(stream: &mut Stream, deadline: Instant, wait: Duration) -> (String, bool) {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -206,7 +214,7 @@ async fn answer(stream: &mut Stream, deadline: Instant, timing: Timing) -> (Stri
         match timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => {
                 let silent = Answer::Silent {
-                    waited_ms: timing.timeout.as_millis() as u64,
+                    waited_ms: wait.as_millis() as u64,
                 };
                 return (silent.to_string(), true);
             }
