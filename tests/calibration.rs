@@ -65,8 +65,9 @@ fn rust_app(name: &str) -> String {
 }
 
 /// A campaign of every layer, as a user runs it (default timing), against the app `command`
-/// starts, with `flaw` planted (or none).
-async fn campaign(command: &str, flaw: Option<&str>, cases: u64) -> Report {
+/// starts, with `flaw` planted (or none): `cases` cases, and, within `time`, the classes of
+/// scale (floods, ladders, churn) beside them.
+async fn campaign(command: &str, flaw: Option<&str>, cases: u64, time: Option<Duration>) -> Report {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -78,10 +79,9 @@ async fn campaign(command: &str, flaw: Option<&str>, cases: u64) -> Report {
     if let Some(flaw) = flaw {
         command = format!("CALIBRATION_FLAW={flaw} {command}");
     }
-    // Timed, so the scale classes (floods, ladders, churn) take their share beside the cases.
     let settings = Settings {
         cases,
-        time: Some(Duration::from_secs(150)),
+        time,
         seed: 5,
         spawn: Some(Spawn {
             command,
@@ -111,7 +111,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// No error; the warnings are those `allowed` (each with its RFC section at the call).
 async fn calibrate(command: String, allowed: &[&str]) {
     let _serial = SERIAL.lock().await;
-    let report = campaign(&command, None, 300).await;
+    // Timed, so the classes of scale take their share beside the cases.
+    let report = campaign(&command, None, 200, Some(Duration::from_secs(75))).await;
     let text = wsfuzz::report::text(&report);
     assert!(report.stopped.is_none(), "{text}");
     assert_eq!(at(&report, Level::Error), Vec::<&str>::new(), "{text}");
@@ -202,7 +203,7 @@ async fn rust_axum_is_clean() {
 /// The planted bug gives its error, and no other, within `cases` cases.
 async fn planted(command: String, flaw: &str, error: &str, cases: u64) {
     let _serial = SERIAL.lock().await;
-    let report = campaign(&command, Some(flaw), cases).await;
+    let report = campaign(&command, Some(flaw), cases, None).await;
     let text = wsfuzz::report::text(&report);
     assert_eq!(at(&report, Level::Error), [error], "{text}");
 }
