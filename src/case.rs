@@ -424,6 +424,7 @@ fn shown(text: &str) -> &str {
 /// A size as people read it: `512 bytes`, `64 KiB`, `1.5 MiB`.
 pub fn bytes(n: u64) -> String {
     match n {
+        1 => "1 byte".to_string(),
         n if n < 1 << 10 => format!("{n} bytes"),
         n if n < 1 << 20 => trim(n as f64 / 1024.0, "KiB"),
         n if n < 1 << 30 => trim(n as f64 / (1 << 20) as f64, "MiB"),

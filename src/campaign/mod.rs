@@ -290,7 +290,8 @@ pub async fn run(
         )),
         None => None,
     };
-    let report = campaign(target, settings, watched.as_ref(), progress).await;
+    // Boxed: the campaign's state is large, and a caller's stack (a test thread's) is not.
+    let report = Box::pin(campaign(target, settings, watched.as_ref(), progress)).await;
     if let Some(watched) = watched {
         watched.into_inner().stop().await;
     }
@@ -405,7 +406,7 @@ async fn campaign(
             Some(w) => Some(Before::take(&mut *w.lock().await)),
             None => None,
         };
-        let connections = play_all(target, route, &case, settings.timing).await;
+        let connections = Box::pin(play_all(target, route, &case, settings.timing)).await;
         let transcript = &connections[0];
         ran += 1;
         *per_layer.entry(case.layer()).or_insert(0) += 1;
@@ -593,9 +594,8 @@ async fn campaign(
                 history: &earlier,
                 from_scratch: AtomicBool::new(false),
             };
-            let finding = bench
-                .minimize(property, case, first, index, &interrupted)
-                .await;
+            let finding =
+                Box::pin(bench.minimize(property, case, first, index, &interrupted)).await;
             // CPU, memory and descriptor figures that a replay does not bring back are noise
             // (a collection pause, a cache filling up), not a finding.
             let statistical = matches!(

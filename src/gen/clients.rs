@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::{payloads, valid_payload};
 use crate::case::{Case, Endpoint, Leaving, Payload, Step};
+use crate::spec::Channel;
 use crate::target::Route;
 
 /// Most clients in one scenario.
@@ -25,15 +26,7 @@ enum Action {
 /// several clients have nothing to tell each other) or names no resource the clients could share.
 pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
     let channel = route.channel.clone();
-    let triggers: Vec<BoxedStrategy<Payload>> = channel
-        .operations
-        .iter()
-        .filter(|op| channel.broadcasts.iter().any(|b| b.after == op.id))
-        .flat_map(|op| op.messages.iter().map(valid_payload))
-        .collect();
-    if triggers.is_empty() {
-        return None;
-    }
+    let triggers = triggers(&channel)?;
     let resources = resources(route);
     if resources.is_empty() {
         return None;
@@ -44,7 +37,7 @@ pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
         params: BTreeMap::new(),
     };
     let message = prop_oneof![
-        4 => proptest::strategy::Union::new(triggers),
+        4 => triggers,
         1 => payloads(&channel),
     ];
     let action = prop_oneof![
@@ -100,6 +93,18 @@ pub fn scenarios(route: &Route) -> Option<BoxedStrategy<Case>> {
             })
             .boxed(),
     )
+}
+
+/// Valid messages of the operations the spec says others hear about: the ones that make a
+/// broadcast. `None` if the spec promises none on `channel`.
+pub(super) fn triggers(channel: &Channel) -> Option<BoxedStrategy<Payload>> {
+    let triggers: Vec<BoxedStrategy<Payload>> = channel
+        .operations
+        .iter()
+        .filter(|op| channel.broadcasts.iter().any(|b| b.after == op.id))
+        .flat_map(|op| op.messages.iter().map(valid_payload))
+        .collect();
+    (!triggers.is_empty()).then(|| proptest::strategy::Union::new(triggers).boxed())
 }
 
 /// The resources clients share: up to two known values of each parameter, so that some

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde::Serialize;
 
-use super::{accepted_frames, valid_payload};
+use super::accepted_frames;
 use crate::case::{Case, Flood, Layer, Leaving, Step};
 use crate::target::Route;
 use crate::wire::frame::{Frame, Length, CONTINUATION};
@@ -287,19 +287,9 @@ fn stretched(stretch: Stretch) -> Handshake {
 /// reset at once, in the middle of its broadcast; then the speaker sends again, while the
 /// server may still hold the dead sockets.
 fn churn(route: &Route, editors: u8) -> Option<BoxedStrategy<Case>> {
-    let channel = route.channel.clone();
-    let triggers: Vec<BoxedStrategy<_>> = channel
-        .operations
-        .iter()
-        .filter(|op| channel.broadcasts.iter().any(|b| b.after == op.id))
-        .flat_map(|op| op.messages.iter().map(valid_payload))
-        .collect();
-    if triggers.is_empty() {
-        return None;
-    }
+    let trigger = super::clients::triggers(&route.channel)?;
     let endpoint = route.probe_endpoint();
     let params = endpoint.params.clone();
-    let trigger = proptest::strategy::Union::new(triggers);
     Some(
         (trigger.clone(), trigger)
             .prop_map(move |(first, second)| {
