@@ -72,11 +72,11 @@ pub(super) async fn run(
                 break;
             }
         };
-        let bytes = request(&handshake, stretch, size, &address, &path);
+        let to_send = request(&handshake, stretch, size, &address, &path);
         // A quadratic server takes four times the last rung: it is waited for that long.
         let wait = timing.timeout + (last_wall * 4).min(MOST_WAIT);
         let started = Instant::now();
-        let point = rung(stream, &target.meter, &bytes, stretch.drip, size, wait).await;
+        let point = rung(stream, &target.meter, &to_send, stretch.drip, size, wait).await;
         last_wall = started.elapsed();
         log.push(format!(
             "  {}: {} after {:.3} s{}",
@@ -111,6 +111,14 @@ pub(super) async fn run(
     transcript
 }
 
+/// A request as it is written: its head, then `run` bytes of `unit` over and over, made as
+/// they are written rather than held whole (a dripped value of 16 MiB).
+struct Request {
+    head: Vec<u8>,
+    unit: Vec<u8>,
+    run: usize,
+}
+
 /// The request with the stretched header's value at `size`: whole, or, dripped, without its
 /// end (the head without its closing blank line, then a header line that never ends).
 fn request(
@@ -119,22 +127,30 @@ fn request(
     size: usize,
     address: &str,
     path: &str,
-) -> Vec<u8> {
+) -> Request {
     let mut request = Handshake {
         stretch: None,
         ..handshake.clone()
     };
-    if stretch.drip.is_none() {
+    if stretch.drip.is_none() || stretch.unit.is_empty() {
         request
             .headers
             .push((stretch.header.clone(), stretch.value(size)));
-        return request.encode(address, path);
+        let head = request.encode(address, path);
+        return Request {
+            head,
+            unit: Vec::new(),
+            run: 0,
+        };
     }
-    let mut bytes = request.encode(address, path);
-    bytes.truncate(bytes.len() - 2);
-    bytes.extend_from_slice(format!("{}: ", stretch.header).as_bytes());
-    bytes.extend_from_slice(stretch.value(size).as_bytes());
-    bytes
+    let mut head = request.encode(address, path);
+    head.truncate(head.len() - 2);
+    head.extend_from_slice(format!("{}: {}", stretch.header, stretch.head).as_bytes());
+    Request {
+        head,
+        unit: stretch.unit.as_bytes().to_vec(),
+        run: size.saturating_sub(stretch.head.len()),
+    }
 }
 
 /// One rung: `bytes` written at once or `drip` at a time; the server's time to answer them
@@ -142,7 +158,7 @@ fn request(
 async fn rung(
     mut stream: Stream,
     meter: &Meter,
-    bytes: &[u8],
+    request: &Request,
     drip: Option<usize>,
     size: usize,
     wait: Duration,
@@ -151,7 +167,7 @@ async fn rung(
     let started = Instant::now();
     let deadline = started + wait;
     let chunk = drip.unwrap_or(BATCH).max(1);
-    let written = write(&mut stream, bytes, chunk, deadline).await;
+    let written = write(&mut stream, request, chunk, deadline).await;
     let (answer, silent) = match (&written, drip) {
         (Err(at), _) => (
             format!("cut off after {}", crate::case::bytes(*at as u64)),
@@ -176,25 +192,49 @@ async fn rung(
     }
 }
 
-/// Writes `bytes` `chunk` at a time; on failure, how many bytes had gone.
+/// Writes `request` `chunk` bytes at a time; on failure, how many bytes had gone.
 async fn write(
     stream: &mut Stream,
-    bytes: &[u8],
+    request: &Request,
     chunk: usize,
     deadline: Instant,
 ) -> Result<(), usize> {
     let mut sent = 0;
-    for piece in bytes.chunks(chunk) {
-        let written = async {
-            stream.write_all(piece).await?;
-            stream.flush().await
-        };
-        match timeout_at(deadline, written).await {
-            Ok(Ok(())) => sent += piece.len(),
-            _ => return Err(sent),
+    for piece in request.head.chunks(chunk) {
+        if !put(stream, piece, deadline).await {
+            return Err(sent);
         }
+        sent += piece.len();
+    }
+    // The run, from one buffer of the unit repeated, sliced where each write begins.
+    let unit = request.unit.len().max(1);
+    let pattern: Vec<u8> = request
+        .unit
+        .iter()
+        .copied()
+        .cycle()
+        .take(chunk + unit)
+        .collect();
+    let mut done = 0;
+    while done < request.run {
+        let n = chunk.min(request.run - done);
+        let start = done % unit;
+        if !put(stream, &pattern[start..start + n], deadline).await {
+            return Err(sent);
+        }
+        sent += n;
+        done += n;
     }
     Ok(())
+}
+
+/// Writes `piece` whole by `deadline`.
+async fn put(stream: &mut Stream, piece: &[u8], deadline: Instant) -> bool {
+    let written = async {
+        stream.write_all(piece).await?;
+        stream.flush().await
+    };
+    matches!(timeout_at(deadline, written).await, Ok(Ok(())))
 }
 
 /// The status of the server's answer, or how it ended the connection instead; and whether
