@@ -137,6 +137,17 @@ impl fmt::Display for Flood {
     }
 }
 
+/// The part of a case of scale that has a size.
+#[derive(Clone, Copy, Debug)]
+pub enum Sized<'a> {
+    /// A header grown through a ladder of sizes.
+    Stretch(&'a crate::wire::handshake::Stretch),
+    /// Filler headers before the handshake's own, this many.
+    Filler(u32),
+    /// A message in fragments that never ends.
+    Flood(&'a Flood),
+}
+
 /// How a client of a scenario leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,7 +219,8 @@ impl Case {
         }
     }
 
-    /// An empty scenario of several clients on `endpoint`'s channel.
+    /// A case on `endpoint` with nothing in it yet: no handshake of its own, no steps, nothing
+    /// alongside or before (the start of a scenario of several clients, say).
     pub fn scenario(endpoint: &Endpoint) -> Case {
         Case {
             endpoint: endpoint.clone(),
@@ -262,44 +274,46 @@ impl Case {
         self
     }
 
-    /// The size that makes this a case of scale (filler headers, a stretched value, a flood's
-    /// fragments), with the least it can be.
-    pub fn scale(&self) -> Option<(u64, u64)> {
+    /// The part that makes this a case of scale, if it is one.
+    pub fn sized(&self) -> Option<Sized<'_>> {
         if let Some(handshake) = &self.handshake {
             if let Some(stretch) = &handshake.stretch {
-                return Some((stretch.sizes()[0] as u64, stretch.size as u64));
+                return Some(Sized::Stretch(stretch));
             }
             if handshake.filler > 0 {
-                return Some((0, u64::from(handshake.filler)));
+                return Some(Sized::Filler(handshake.filler));
             }
         }
         self.steps.iter().find_map(|step| match step {
-            Step::Flood(flood) => Some((1, flood.fragments)),
+            Step::Flood(flood) => Some(Sized::Flood(flood)),
             _ => None,
+        })
+    }
+
+    /// The size that makes this a case of scale (filler headers, a stretched value, a flood's
+    /// fragments), with the least it can be.
+    pub fn scale(&self) -> Option<(u64, u64)> {
+        Some(match self.sized()? {
+            Sized::Stretch(stretch) => (stretch.sizes()[0] as u64, stretch.size as u64),
+            Sized::Filler(filler) => (0, u64::from(filler)),
+            Sized::Flood(flood) => (1, flood.fragments),
         })
     }
 
     /// What kind of case of scale this is, without its size: a finding's cause.
     pub fn shape(&self) -> Option<String> {
-        if let Some(handshake) = &self.handshake {
-            if let Some(stretch) = &handshake.stretch {
-                return Some(match stretch.drip {
-                    // Whatever the header and however small the writes, it is one kind of
-                    // request: a parser that starts over on each packet is slow on them all.
-                    Some(_) => "a header line that never ends, in small writes".to_string(),
-                    None => stretch.shape(),
-                });
+        Some(match self.sized()? {
+            // Whatever the header and however small the writes, it is one kind of request: a
+            // parser that starts over on each packet is slow on them all.
+            Sized::Stretch(stretch) if stretch.drip.is_some() => {
+                "a header line that never ends, in small writes".to_string()
             }
-            if handshake.filler > 0 {
-                return Some("a handshake with thousands of headers before its own".into());
-            }
-        }
-        self.steps.iter().find_map(|step| match step {
-            Step::Flood(flood) => Some(format!(
+            Sized::Stretch(stretch) => stretch.shape(),
+            Sized::Filler(_) => "a handshake with thousands of headers before its own".into(),
+            Sized::Flood(flood) => format!(
                 "a message in fragments of {} that never ends",
                 bytes(u64::from(flood.size))
-            )),
-            _ => None,
+            ),
         })
     }
 
@@ -323,34 +337,22 @@ impl Case {
     /// The size a case of scale has, for the edge a finding reports once shrinking made it as
     /// small as it still fails: the headers, the header value, the fragments.
     pub fn size(&self) -> Option<String> {
-        if let Some(handshake) = &self.handshake {
-            if let Some(stretch) = &handshake.stretch {
-                return Some(match stretch.drip {
-                    Some(_) => format!(
-                        "{} of a request that never ends",
-                        bytes(stretch.size as u64)
-                    ),
-                    None => format!(
-                        "a `{}` value of {}",
-                        stretch.header,
-                        bytes(stretch.size as u64)
-                    ),
-                });
-            }
-            if handshake.filler > 0 {
-                return Some(format!(
-                    "{} headers before the upgrade's own",
-                    handshake.filler
-                ));
-            }
-        }
-        self.steps.iter().find_map(|step| match step {
-            Step::Flood(flood) => Some(format!(
+        Some(match self.sized()? {
+            Sized::Stretch(stretch) if stretch.drip.is_some() => format!(
+                "{} of a request that never ends",
+                bytes(stretch.size as u64)
+            ),
+            Sized::Stretch(stretch) => format!(
+                "a `{}` value of {}",
+                stretch.header,
+                bytes(stretch.size as u64)
+            ),
+            Sized::Filler(filler) => format!("{filler} headers before the upgrade's own"),
+            Sized::Flood(flood) => format!(
                 "{} fragments ({} of message)",
                 flood.fragments,
                 bytes(flood.total())
-            )),
-            _ => None,
+            ),
         })
     }
 

@@ -134,16 +134,10 @@ pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
         };
         // A ladder or a flood is measured as it runs, which a script of bytes cannot repeat:
         // the saved case replays it (`wsfuzz replay`).
-        let measured = finding
-            .case
-            .handshake
-            .as_ref()
-            .is_some_and(|h| h.stretch.is_some())
-            || finding
-                .case
-                .steps
-                .iter()
-                .any(|s| matches!(s, crate::case::Step::Flood(_)));
+        let measured = matches!(
+            finding.case.sized(),
+            Some(crate::case::Sized::Stretch(_) | crate::case::Sized::Flood(_))
+        );
         if measured {
             continue;
         }

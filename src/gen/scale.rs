@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde::Serialize;
 
 use super::accepted_frames;
-use crate::case::{Case, Flood, Layer, Leaving, Step};
+use crate::case::{Case, Flood, Layer, Leaving, Sized, Step};
 use crate::target::Route;
 use crate::wire::frame::{Frame, Length, CONTINUATION};
 use crate::wire::handshake::{Handshake, Stretch};
@@ -65,18 +65,12 @@ impl Scale {
 /// The class a case of scale belongs to, as far as the case itself shows it (a boundary
 /// length or a churn is an ordinary case of its layer).
 pub fn class_of(case: &Case) -> Option<Scale> {
-    if let Some(handshake) = &case.handshake {
-        match &handshake.stretch {
-            Some(stretch) if stretch.drip.is_some() => return Some(Scale::SlowHandshake),
-            Some(_) => return Some(Scale::HeaderValues),
-            None if handshake.filler > 0 => return Some(Scale::HeaderCount),
-            None => {}
-        }
-    }
-    case.steps
-        .iter()
-        .any(|s| matches!(s, Step::Flood(_)))
-        .then_some(Scale::FragmentFlood)
+    Some(match case.sized()? {
+        Sized::Stretch(stretch) if stretch.drip.is_some() => Scale::SlowHandshake,
+        Sized::Stretch(_) => Scale::HeaderValues,
+        Sized::Filler(_) => Scale::HeaderCount,
+        Sized::Flood(_) => Scale::FragmentFlood,
+    })
 }
 
 /// Case numbers from here on are scale cases: `FIRST + 6 j + class` is the `j`-th case of the
@@ -186,12 +180,9 @@ pub fn case(scale: Scale, j: u64, routes: &[Route]) -> Option<BoxedStrategy<Case
     let route = &routes[pick(routes.len())];
     let endpoint = route.probe_endpoint();
     let plain = move |handshake: Option<Handshake>, steps: Vec<Step>| Case {
-        endpoint: endpoint.clone(),
         handshake,
         steps,
-        alongside: Vec::new(),
-        before: Vec::new(),
-        credentials: None,
+        ..Case::scenario(&endpoint)
     };
     Some(match scale {
         Scale::HeaderCount => Just(plain(
@@ -313,12 +304,8 @@ fn churn(route: &Route, editors: u8) -> Option<BoxedStrategy<Case>> {
                     payload: second,
                 });
                 Case {
-                    endpoint: endpoint.clone(),
-                    handshake: None,
                     steps,
-                    alongside: Vec::new(),
-                    before: Vec::new(),
-                    credentials: None,
+                    ..Case::scenario(&endpoint)
                 }
             })
             .boxed(),

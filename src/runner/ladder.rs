@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 
-use super::{address_and_path, Log, Timing};
+use super::raw::{dial, opening, Opening};
+use super::{Log, Timing};
 use crate::case::Case;
 use crate::spec::Channel;
 use crate::target::Target;
 use crate::tls::Stream;
-use crate::transcript::{Answer, Connect, Curve, Point, Response, Transcript, WireRecord};
+use crate::transcript::{Answer, Curve, Point, Response, Transcript, WireRecord};
 use crate::watch::Meter;
 use crate::wire::handshake::{parse_answer, Handshake, Stretch};
 use crate::wire::rfc::Obligation;
@@ -31,16 +32,15 @@ pub(super) async fn run(
     stretch: &Stretch,
     timing: Timing,
 ) -> Transcript {
-    let url = target.url(&case.endpoint);
-    let (address, path) = address_and_path(&target.credentials.url(&url, case.credentials));
-    let host = crate::target::host(&url);
+    let Opening {
+        url,
+        address,
+        path,
+        host,
+        handshake,
+    } = opening(target, case);
     let mut log = Log::new();
     let mut transcript = Transcript::new(url.clone(), channel.admits(&case.endpoint.params));
-    let handshake = case
-        .handshake
-        .clone()
-        .unwrap_or_else(Handshake::standard)
-        .with_headers(target.credentials.headers(case.credentials));
     let mut curve = Curve {
         cpu: target.meter.read().is_some(),
         points: Vec::new(),
@@ -49,26 +49,10 @@ pub(super) async fn run(
     log.push(format!("→ {}, doubling", stretch.shape()));
     let mut last_wall = Duration::ZERO;
     for size in stretch.sizes() {
-        let stream = match timeout(
-            timing.timeout,
-            crate::tls::connect(&address, &host, target.tls.as_ref()),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                transcript.connect = Connect::Unreachable {
-                    error: format!("cannot connect to {address}: {e}"),
-                };
-                break;
-            }
-            Err(_) => {
-                transcript.connect = Connect::Unreachable {
-                    error: format!(
-                        "no TCP connection to {address} within {} ms",
-                        timing.timeout.as_millis()
-                    ),
-                };
+        let stream = match dial(target, &address, &host, timing).await {
+            Ok(stream) => stream,
+            Err(unreachable) => {
+                transcript.connect = unreachable;
                 break;
             }
         };

@@ -43,15 +43,14 @@ pub(super) async fn run(
     case: &Case,
     timing: Timing,
 ) -> Transcript {
-    let url = target.url(&case.endpoint);
-    // Credentials go on the wire only: the URL shown is the one without them.
-    let (address, path) = address_and_path(&target.credentials.url(&url, case.credentials));
+    let Opening {
+        url,
+        address,
+        path,
+        host,
+        handshake,
+    } = opening(target, case);
     let mut log = Log::new();
-    let handshake = case
-        .handshake
-        .clone()
-        .unwrap_or_else(Handshake::standard)
-        .with_headers(target.credentials.headers(case.credentials));
     let mut record = WireRecord {
         must_refuse: handshake.must_refuse(),
         upgrade: handshake.not_an_upgrade().is_none(),
@@ -76,10 +75,9 @@ pub(super) async fn run(
         })
         .collect();
     log.push(format!("connect {}", crate::case::abbreviate(&url)));
-    let host = crate::target::host(&url);
     let tls = target.tls.as_ref();
-    match timeout(timing.timeout, crate::tls::connect(&address, &host, tls)).await {
-        Ok(Ok(stream)) => {
+    match dial(target, &address, &host, timing).await {
+        Ok(stream) => {
             let mut conn = Conn {
                 stream,
                 reader: Reader::new(false, MAX_FRAME),
@@ -93,22 +91,64 @@ pub(super) async fn run(
                 .await;
             transcript.wire = Some(record);
         }
-        Ok(Err(e)) => {
-            transcript.connect = Connect::Unreachable {
-                error: format!("cannot connect to {address}: {e}"),
-            }
-        }
-        Err(_) => {
-            transcript.connect = Connect::Unreachable {
-                error: format!(
-                    "no TCP connection to {address} within {} ms",
-                    timing.timeout.as_millis()
-                ),
-            }
-        }
+        Err(unreachable) => transcript.connect = unreachable,
     }
     transcript.events = log.events;
     transcript
+}
+
+/// Where a raw case connects, and the handshake it sends.
+pub(super) struct Opening {
+    pub url: String,
+    pub address: String,
+    pub path: String,
+    pub host: String,
+    pub handshake: Handshake,
+}
+
+/// The opening of `case` on `target`: credentials go on the wire only, so the URL shown is
+/// the one without them.
+pub(super) fn opening(target: &Target, case: &Case) -> Opening {
+    let url = target.url(&case.endpoint);
+    let (address, path) = address_and_path(&target.credentials.url(&url, case.credentials));
+    let handshake = case
+        .handshake
+        .clone()
+        .unwrap_or_else(Handshake::standard)
+        .with_headers(target.credentials.headers(case.credentials));
+    Opening {
+        host: crate::target::host(&url),
+        url,
+        address,
+        path,
+        handshake,
+    }
+}
+
+/// A connection to `address` (TLS for `wss://`) within the time-out, or why there is none.
+pub(super) async fn dial(
+    target: &Target,
+    address: &str,
+    host: &str,
+    timing: Timing,
+) -> Result<Stream, Connect> {
+    match timeout(
+        timing.timeout,
+        crate::tls::connect(address, host, target.tls.as_ref()),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Connect::Unreachable {
+            error: format!("cannot connect to {address}: {e}"),
+        }),
+        Err(_) => Err(Connect::Unreachable {
+            error: format!(
+                "no TCP connection to {address} within {} ms",
+                timing.timeout.as_millis()
+            ),
+        }),
+    }
 }
 
 struct Conn<'l> {
