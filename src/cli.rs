@@ -189,6 +189,10 @@ pub struct FuzzArgs {
     /// Fail the run (exit 1) on warnings too, not only on errors.
     #[arg(long)]
     pub strict: bool,
+    /// Shrink saved cases that fail again (they were minimal when saved, so by default they
+    /// are only replayed).
+    #[arg(long)]
+    pub shrink: bool,
 }
 
 fn check(name: &str) -> Result<&'static Check, String> {
@@ -221,6 +225,9 @@ pub struct ReplayArgs {
     /// Seconds to wait for a connection, a reply or a close.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub timeout: f64,
+    /// Shrink the cases that fail again (by default they are replayed as saved).
+    #[arg(long)]
+    pub shrink: bool,
     #[command(flatten)]
     pub access: Access,
 }
@@ -253,6 +260,9 @@ impl ReplayArgs {
         }
         if let Some(spawn) = &self.spawn {
             words.extend(["--spawn".into(), spawn.clone()]);
+        }
+        if self.shrink {
+            words.push("--shrink".into());
         }
         words.extend([
             "--timeout".into(),
@@ -553,7 +563,7 @@ impl FuzzArgs {
             },
             shrink: Budget {
                 attempts: self.shrink_attempts,
-                time: Duration::from_secs(120),
+                ..Settings::default().shrink
             },
             recover: seconds(self.recover, "recover")?,
             command,
@@ -579,6 +589,8 @@ impl FuzzArgs {
                 exclude: self.exclude_checks.clone(),
             },
             strict: self.strict,
+            reshrink: self.shrink,
+            stop: crate::campaign::Stop::new(),
         };
         Ok((target, settings))
     }

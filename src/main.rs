@@ -107,9 +107,14 @@ async fn dispatch(command: Command) -> ExitCode {
 }
 
 async fn fuzz(args: FuzzArgs) -> ExitCode {
-    let (target, settings) = match args.settings() {
+    let (target, mut settings) = match args.settings() {
         Ok(pair) => pair,
         Err(Misuse(e)) => return fail(MISUSE, &e),
+    };
+    // A signal stops the campaign, which still reports what it found and stops its target.
+    settings.stop = match campaign::Stop::on_signals() {
+        Ok(stop) => stop,
+        Err(e) => return fail(MISUSE, &format!("cannot listen for signals: {e}")),
     };
     // A report path that cannot be written is known before the campaign, not after it.
     for path in [&args.json, &args.junit, &args.html].into_iter().flatten() {
@@ -141,7 +146,11 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
             if let Some(events) = events {
                 events.unreachable(&e);
             }
-            return fail(UNREACHABLE, &e);
+            let code = settings
+                .stop
+                .signal()
+                .map_or(UNREACHABLE, |s| s.exit_code());
+            return fail(code, &e);
         }
     };
     let mut problems = Vec::new();
@@ -291,6 +300,10 @@ fn finish(report: &Report, args: &FuzzArgs, mut problems: Vec<String>) -> ExitCo
     );
     if let Some(problem) = problems.first() {
         return fail(MISUSE, problem);
+    }
+    // Stopped by a signal: the exit code says so, as a shell's does, whatever was found.
+    if let Some(interrupted) = report.interrupted {
+        return ExitCode::from(interrupted.signal.exit_code());
     }
     if report.failed() {
         ExitCode::from(FOUND)

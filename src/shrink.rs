@@ -18,6 +18,14 @@ pub struct Budget {
     pub time: Duration,
 }
 
+impl Budget {
+    /// No shrinking at all: the case is reported as it is.
+    pub const NONE: Budget = Budget {
+        attempts: 0,
+        time: Duration::ZERO,
+    };
+}
+
 /// The smallest failing case found, and what it took.
 #[derive(Clone, Debug, Serialize)]
 pub struct Shrunk {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,10 @@ use crate::watch::{Spawn, Usage, Watched};
 mod builder;
 mod replay;
 mod schedule;
+mod stop;
 
 pub use builder::{Campaign, Error};
+pub use stop::{Signal, Stop};
 
 use replay::{Bench, Property, Rerun};
 
@@ -58,6 +60,11 @@ pub struct Settings {
     pub checks: Selection,
     /// Whether warnings fail the run too (`--strict`).
     pub strict: bool,
+    /// Whether saved cases that fail again are shrunk again (`--shrink`); they were minimal
+    /// when saved, so by default they are only replayed.
+    pub reshrink: bool,
+    /// Stops the campaign from outside (a signal), on top of `time`.
+    pub stop: Stop,
 }
 
 /// Part `index` (from 1) of `of` equal parts of a campaign: case `i` belongs to part
@@ -133,6 +140,8 @@ impl Default for Settings {
             partition: Partition::WHOLE,
             checks: Selection::default(),
             strict: false,
+            reshrink: false,
+            stop: Stop::new(),
         }
     }
 }
@@ -165,6 +174,10 @@ pub struct Finding {
     pub shrink: Shrunk,
     /// Set when the failure did not come back on a re-run.
     pub flaky: bool,
+    /// Set when the campaign stopped before a re-run could confirm the failure: it is
+    /// reported as first seen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
     /// Set when the target was still down, so the case could be neither re-run nor shrunk.
     pub target_down: bool,
     /// How many cases failed this check on this channel.
@@ -215,7 +228,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub stats: Stats,
     pub seed: u64,
+    /// Why the campaign ended before its cases or its time did.
     pub stopped: Option<String>,
+    /// The signal that stopped the campaign, and how many cases it had played by then.
+    pub interrupted: Option<Interrupted>,
     /// Saved cases replayed first, and those of them that passed: fixed since.
     pub replayed: usize,
     pub fixed: Vec<String>,
@@ -246,6 +262,13 @@ impl Report {
     pub fn at(&self, level: Level) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(move |f| f.level == level)
     }
+}
+
+/// A campaign stopped by a signal: the report holds what it found until then.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Interrupted {
+    pub signal: Signal,
+    pub cases: u64,
 }
 
 /// What a campaign tells its reporters while it runs.
@@ -284,28 +307,53 @@ pub async fn run(
     settings: &Settings,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Unreachable> {
+    // `--time` bounds the whole run: starting the target and shrinking count too.
+    let stop = match settings.time {
+        Some(time) => settings.stop.by(Instant::now() + time),
+        None => settings.stop.clone(),
+    };
     let watched = match &settings.spawn {
-        Some(spawn) => Some(tokio::sync::Mutex::new(
-            Watched::start(spawn.clone()).await.map_err(Unreachable)?,
-        )),
+        Some(spawn) => match stop.or(Watched::start(spawn.clone())).await {
+            Some(started) => Some(tokio::sync::Mutex::new(started.map_err(Unreachable)?)),
+            None => return Err(Unreachable(before_start(&stop, "the target started"))),
+        },
         None => None,
     };
     // Boxed: the campaign's state is large, and a caller's stack (a test thread's) is not.
-    let report = Box::pin(campaign(target, settings, watched.as_ref(), progress)).await;
+    let report = Box::pin(campaign(
+        target,
+        settings,
+        &stop,
+        watched.as_ref(),
+        progress,
+    ))
+    .await;
     if let Some(watched) = watched {
         watched.into_inner().stop().await;
     }
     report
 }
 
+/// Why a campaign that never started did not: the signal, or the time, that came first.
+fn before_start(stop: &Stop, what: &str) -> String {
+    match stop.signal() {
+        Some(signal) => format!("interrupted by {signal} before {what}"),
+        None => format!("the time ran out before {what}"),
+    }
+}
+
 async fn campaign(
     target: &Target,
     settings: &Settings,
+    stop: &Stop,
     watched: Option<&tokio::sync::Mutex<Watched>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Unreachable> {
     let mut notes = Vec::new();
-    let mut admitted = admitted(target, settings.timing, &mut notes).await?;
+    let mut admitted = stop
+        .or(admitted(target, settings.timing, &mut notes))
+        .await
+        .ok_or_else(|| Unreachable(before_start(stop, "the target answered")))??;
     if let Some(watched) = watched {
         admitted.meter = watched.lock().await.meter.clone();
     }
@@ -318,8 +366,9 @@ async fn campaign(
         time: settings.time,
     });
     let generator = Generator::checking(routes, &settings.layers, &target.credentials.changes());
-    let interrupted = interrupt_flag();
     let started = Instant::now();
+    // Time spent shrinking so far: a timed campaign spends at most a share of its time on it.
+    let mut shrinking = Duration::ZERO;
     let mut findings: Vec<Finding> = Vec::new();
     let mut seen: HashMap<(&'static Check, String), usize> = HashMap::new();
     let mut stopped = None;
@@ -333,6 +382,9 @@ async fn campaign(
     let mut ran = 0;
     let (mut replayed, mut fixed, mut not_replayed) = (0, Vec::new(), Vec::new());
     for saved in &settings.saved {
+        if stop.is_stopped() {
+            break;
+        }
         let case = &saved.regression.case;
         let name = saved.path.display().to_string();
         let Some(route) = routes
@@ -356,32 +408,45 @@ async fn campaign(
             ));
             continue;
         }
-        replayed += 1;
         let bench = Bench {
             target,
             route,
             settings,
+            stop,
             watched,
             history: &[],
             from_scratch: AtomicBool::new(false),
         };
         let Some(first) = bench.rerun(property, case).await else {
+            // A replay the stop cut short says nothing of the case.
+            if stop.is_stopped() {
+                break;
+            }
+            replayed += 1;
             fixed.push(name);
             continue;
         };
+        replayed += 1;
         let key = (
             first.failure.check,
             scope(property, &route.channel.id, &first.failure.cause),
         );
+        // A saved case was minimal when it was saved: it is shrunk again only if asked.
+        let budget = match settings.reshrink {
+            true => shrink_budget(settings, shrinking),
+            false => Budget::NONE,
+        };
+        let began = Instant::now();
         let mut finding = bench
             .minimize(
                 property,
                 case.clone(),
                 first,
                 saved.regression.case_index,
-                &interrupted,
+                budget,
             )
             .await;
+        shrinking += began.elapsed();
         finding.regression = Some(name);
         finding.replayed = true;
         progress(Progress::Found(&finding));
@@ -390,14 +455,7 @@ async fn campaign(
     }
     let mut schedule = schedule::Schedule::new(settings, generator.scales());
     while let Some(index) = schedule.next(started.elapsed()) {
-        if settings
-            .time
-            .is_some_and(|limit| started.elapsed() >= limit)
-        {
-            break;
-        }
-        if interrupted.load(Ordering::Relaxed) {
-            stopped = Some("interrupted".to_string());
+        if stop.is_stopped() {
             break;
         }
         let case = case_at(&generator, settings, index);
@@ -406,7 +464,13 @@ async fn campaign(
             Some(w) => Some(Before::take(&mut *w.lock().await)),
             None => None,
         };
-        let connections = Box::pin(play_all(target, route, &case, settings.timing)).await;
+        // A case the stop cuts short is not counted: it was neither played out nor judged.
+        let Some(connections) = stop
+            .or(Box::pin(play_all(target, route, &case, settings.timing)))
+            .await
+        else {
+            break;
+        };
         let transcript = &connections[0];
         ran += 1;
         *per_layer.entry(case.layer()).or_insert(0) += 1;
@@ -590,19 +654,22 @@ async fn campaign(
                 target,
                 route,
                 settings,
+                stop,
                 watched,
                 history: &earlier,
                 from_scratch: AtomicBool::new(false),
             };
-            let finding =
-                Box::pin(bench.minimize(property, case, first, index, &interrupted)).await;
+            let budget = shrink_budget(settings, shrinking);
+            let began = Instant::now();
+            let finding = Box::pin(bench.minimize(property, case, first, index, budget)).await;
+            shrinking += began.elapsed();
             // CPU, memory and descriptor figures that a replay does not bring back are noise
             // (a collection pause, a cache filling up), not a finding.
             let statistical = matches!(
                 property,
                 Property::Cpu(_) | Property::Jump(_) | Property::Leak | Property::Descriptors
             );
-            if finding.flaky && statistical {
+            if (finding.flaky || finding.unconfirmed) && statistical {
                 continue;
             }
             // Shrinking may show the cause another finding has already: then it is that one.
@@ -637,13 +704,24 @@ async fn campaign(
             // A target that died, or hangs past --recover, is started afresh so the campaign goes
             // on; one that died is not waited for.
             let exited = watched.lock().await.exited().await.is_some();
-            let hung =
-                !exited && !served(transcript) && !wait_until_up(target, route, settings).await;
+            let hung = !exited
+                && !served(transcript)
+                && !stop
+                    .or(wait_until_up(target, route, settings))
+                    .await
+                    .unwrap_or(true);
+            if stop.is_stopped() {
+                break;
+            }
             let mut watched = watched.lock().await;
             if exited || hung {
-                if let Err(e) = watched.restart().await {
-                    stopped = Some(format!("the target could not be restarted: {e}"));
-                    break;
+                match stop.or(watched.restart()).await {
+                    None => break,
+                    Some(Err(e)) => {
+                        stopped = Some(format!("the target could not be restarted: {e}"));
+                        break;
+                    }
+                    Some(Ok(())) => {}
                 }
                 history.clear();
             }
@@ -653,13 +731,27 @@ async fn campaign(
             }
             continue;
         }
-        if !served(transcript) && !wait_until_up(target, route, settings).await {
+        if !served(transcript)
+            && !stop
+                .or(wait_until_up(target, route, settings))
+                .await
+                .unwrap_or(true)
+        {
             stopped = Some(format!(
                 "the target stopped answering after case {index} and did not come back within {} s",
                 settings.recover.as_secs()
             ));
             break;
         }
+    }
+    let interrupted = stop
+        .signal()
+        .map(|signal| Interrupted { signal, cases: ran });
+    if let Some(i) = interrupted {
+        stopped = Some(format!(
+            "interrupted after {} cases by {}",
+            i.cases, i.signal
+        ));
     }
     // Errors first: they are what a reader must act on.
     findings.sort_by_key(|f| std::cmp::Reverse(f.level));
@@ -686,6 +778,7 @@ async fn campaign(
         stats,
         seed: settings.seed,
         stopped,
+        interrupted,
         replayed,
         fixed,
         not_replayed,
@@ -798,6 +891,19 @@ fn scope(property: Property, channel: &str, cause: &str) -> String {
         Property::Check(_) => format!("{channel}\n{cause}"),
         _ => String::new(),
     }
+}
+
+/// The share of a timed campaign's time that shrinking may take, all findings together.
+const SHRINK_SHARE: u32 = 3;
+
+/// What shrinking the next finding may spend: the per-finding budget, and in a timed
+/// campaign no more than is left of its share (a third of the time).
+fn shrink_budget(settings: &Settings, spent: Duration) -> Budget {
+    let mut budget = settings.shrink;
+    if let Some(time) = settings.time {
+        budget.time = budget.time.min((time / SHRINK_SHARE).saturating_sub(spent));
+    }
+    budget
 }
 
 /// Scenarios and message cases kept to replay before one that fails only after others.
@@ -1001,18 +1107,6 @@ pub fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
-}
-
-/// A flag raised by Ctrl-C, so the campaign stops between cases and still reports.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let raised = flag.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            raised.store(true, Ordering::Relaxed);
-        }
-    });
-    flag
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{by_hand, play, wait_until_up, Finding, Settings};
+use super::{by_hand, play, wait_until_up, Finding, Settings, Stop};
 use crate::case::{Case, Layer};
 use crate::checks::process::{self, Limits, LEAK_PER_RUN, LEAK_REPLAYS};
 use crate::checks::{judge, Check, Failure, Observed};
 use crate::runner::run_case;
-use crate::shrink::{shrink, Shrunk};
+use crate::shrink::{shrink, Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::Event;
 use crate::watch::{Usage, Watched};
@@ -61,6 +61,8 @@ pub(super) struct Bench<'a> {
     pub target: &'a Target,
     pub route: &'a Route,
     pub settings: &'a Settings,
+    /// The campaign's stop: a re-run it cuts short shows nothing.
+    pub stop: &'a Stop,
     pub watched: Option<&'a tokio::sync::Mutex<Watched>>,
     /// Scenarios and message cases played before the failing one on a started target, oldest first.
     pub history: &'a [Case],
@@ -78,8 +80,16 @@ pub(super) struct Rerun {
 }
 
 impl Bench<'_> {
-    /// Runs `case` once (or as often as `property` needs) and says whether it fails again.
+    /// Runs `case` once (or as often as `property` needs) and says whether it fails again;
+    /// `None` too if the campaign had to stop first.
     pub async fn rerun(&self, property: Property, case: &Case) -> Option<Rerun> {
+        self.stop
+            .or(Box::pin(self.rerun_unstopped(property, case)))
+            .await
+            .flatten()
+    }
+
+    async fn rerun_unstopped(&self, property: Property, case: &Case) -> Option<Rerun> {
         let Some(watched) = self.watched else {
             return self.rerun_check(property, case).await;
         };
@@ -248,25 +258,33 @@ impl Bench<'_> {
         // The failure as first seen: what is reported if no re-run fails.
         first: Rerun,
         index: u64,
-        interrupted: &AtomicBool,
+        // What shrinking may spend; a re-run that confirms the failure is not shrinking.
+        budget: Budget,
     ) -> Finding {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
         let admission = self.route.channel.admits(&case.endpoint.params);
+        // Set once the first re-run is done: from then on every re-run is shrinking, and
+        // shrinking ends at its budget's time, mid-run if need be.
+        let shrinking_until: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         let attempt = |candidate: Case| {
             let last = &last;
+            let until = shrinking_until.get().copied();
             async move {
                 // A candidate whose endpoint the server would refuse where the original's it would
                 // accept (or the other way round) fails for another reason: it is not simpler.
                 if self.route.channel.admits(&candidate.endpoint.params) != admission {
                     return false;
                 }
-                // After Ctrl-C every remaining candidate counts as passing, so shrinking winds down at once.
-                if interrupted.load(Ordering::Relaxed) {
-                    return false;
-                }
-                match self.rerun(property, &candidate).await {
+                // Once stopped, every remaining candidate counts as passing, so shrinking
+                // winds down at once.
+                let stop = match until {
+                    Some(until) => self.stop.by(until),
+                    None => self.stop.clone(),
+                };
+                let rerun = stop.or(self.rerun(property, &candidate)).await.flatten();
+                match rerun {
                     Some(rerun) => {
                         *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(rerun);
                         true
@@ -275,9 +293,14 @@ impl Bench<'_> {
                 }
             }
         };
-        let target_down =
-            self.watched.is_none() && !wait_until_up(self.target, self.route, self.settings).await;
+        let target_down = self.watched.is_none()
+            && !self
+                .stop
+                .or(wait_until_up(self.target, self.route, self.settings))
+                .await
+                .unwrap_or(true);
         let mut reproduced = !target_down && attempt(case.clone()).await;
+        let unconfirmed = !reproduced && self.stop.is_stopped();
         // A scenario that fails only after others may fail on what they left behind: played
         // after them on a fresh target, the history itself is the case to shrink.
         let mut case = case;
@@ -301,10 +324,11 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
-        let mut shrunk = if reproduced && case.scale().is_some() {
-            crate::shrink::edge(case.clone(), self.settings.shrink, attempt).await
-        } else if reproduced {
-            shrink(case.clone(), self.settings.shrink, attempt).await
+        let _ = shrinking_until.set(Instant::now() + budget.time);
+        let mut shrunk = if reproduced && budget.attempts > 0 && case.scale().is_some() {
+            crate::shrink::edge(case.clone(), budget, attempt).await
+        } else if reproduced && budget.attempts > 0 {
+            shrink(case.clone(), budget, attempt).await
         } else {
             Shrunk {
                 case: case.clone(),
@@ -332,7 +356,7 @@ impl Bench<'_> {
                     .collect();
                 for candidate in [case.clone(), after_earlier] {
                     if attempt(candidate.clone()).await {
-                        shrunk = shrink(candidate, self.settings.shrink, attempt).await;
+                        shrunk = shrink(candidate, budget, attempt).await;
                         break;
                     }
                 }
@@ -343,7 +367,7 @@ impl Bench<'_> {
             let mut watched = watched.lock().await;
             if watched.exited().await.is_some() {
                 // The campaign goes on; if the target cannot be started again, the next case says so.
-                let _ = watched.restart().await;
+                let _ = self.stop.or(watched.restart()).await;
             }
         }
         let last = last
@@ -387,7 +411,8 @@ impl Bench<'_> {
             edge,
             found_after: 0.0,
             shrink: shrunk,
-            flaky: !reproduced && !target_down,
+            flaky: !reproduced && !target_down && !unconfirmed,
+            unconfirmed,
             target_down,
             occurrences: 1,
             reproduce: format!(

@@ -221,6 +221,10 @@ pub(crate) fn how_shrunk(f: &Finding) -> String {
         "the target did not come back, so it was neither re-run nor shrunk".to_string()
     } else if f.flaky {
         "did not fail again on a re-run, so it was not shrunk".to_string()
+    } else if f.unconfirmed {
+        "the campaign stopped before a re-run: as first seen, not shrunk".to_string()
+    } else if f.replayed && f.shrink.attempts <= 1 {
+        "replayed as saved, not shrunk again (`--shrink` shrinks it)".to_string()
     } else {
         let limit = if f.shrink.exhausted {
             ", budget spent"

@@ -178,7 +178,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
         leave(client, number, Leaving::Close, timing, &mut log).await;
     }
     transcript.clients = records.into_values().collect();
-    transcript.events = log.events;
+    transcript.events = log.into_events();
     transcript
 }
 

@@ -91,7 +91,7 @@ pub(super) async fn run(
         curve: Some(curve),
         flood: None,
     });
-    transcript.events = log.events;
+    transcript.events = log.into_events();
     transcript
 }
 

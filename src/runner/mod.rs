@@ -70,25 +70,56 @@ impl Timing {
     }
 }
 
-/// Records events with their offset from the start of the case.
+/// Records events with their offset from the start of the case: the first [`Log::HEAD`] and
+/// the last [`Log::TAIL`], with a note of how many between were cut, so that a server that
+/// floods its client leaves a transcript of bounded size.
 struct Log {
     start: Instant,
     events: Vec<Event>,
+    tail: std::collections::VecDeque<Event>,
+    cut: usize,
     /// Messages for other clients passed over: someone else is using the resource.
     passed_over: usize,
 }
 
 impl Log {
+    const HEAD: usize = 400;
+    const TAIL: usize = 100;
+
     fn new() -> Log {
         Log {
             start: Instant::now(),
             events: Vec::new(),
+            tail: std::collections::VecDeque::new(),
+            cut: 0,
             passed_over: 0,
         }
     }
 
     fn push(&mut self, what: impl Into<String>) {
-        self.events.push(Event::new(self.start.elapsed(), what));
+        let event = Event::new(self.start.elapsed(), what);
+        if self.events.len() < Log::HEAD {
+            self.events.push(event);
+            return;
+        }
+        if self.tail.len() == Log::TAIL {
+            self.tail.pop_front();
+            self.cut += 1;
+        }
+        self.tail.push_back(event);
+    }
+
+    /// The events kept, in order, the cut marked where it was made.
+    fn into_events(self) -> Vec<Event> {
+        let mut events = self.events;
+        if let Some(first) = self.tail.front().filter(|_| self.cut > 0) {
+            events.push(Event {
+                at_ms: first.at_ms,
+                what: format!("… {} events cut …", self.cut),
+            });
+        }
+        events.extend(self.tail);
+        events
     }
 }
 
@@ -361,7 +392,7 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
             response: Response::Skipped,
         });
     transcript.crowded = log.passed_over > 0;
-    transcript.events = log.events;
+    transcript.events = log.into_events();
     transcript
 }
 

@@ -93,7 +93,7 @@ pub(super) async fn run(
         }
         Err(unreachable) => transcript.connect = unreachable,
     }
-    transcript.events = log.events;
+    transcript.events = log.into_events();
     transcript
 }
 
@@ -346,7 +346,8 @@ impl Conn<'_> {
     /// the connection gone. Reads only what is there already.
     async fn ended_yet(&mut self) -> Option<Response> {
         let mut buf = vec![0u8; 16 << 10];
-        loop {
+        // A server writing without pause always has more: a look reads a bounded amount.
+        for _ in 0..64 {
             match timeout(Duration::ZERO, self.stream.read(&mut buf)).await {
                 Err(_) => break,
                 Ok(Ok(0)) => {
@@ -362,7 +363,17 @@ impl Conn<'_> {
                 }
             }
         }
-        while let Ok(Some(frame)) = self.reader.next_frame() {
+        loop {
+            let frame = match self.reader.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return None,
+                // Nothing more can be read of this connection: a frame past the cap.
+                Err(rfc::Unreadable::TooLarge(len)) => {
+                    return Some(Response::TooLarge {
+                        error: format!("a frame of {len} bytes"),
+                    })
+                }
+            };
             if frame.opcode == frame::CLOSE {
                 let code = (frame.payload.len() >= 2)
                     .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
@@ -373,7 +384,6 @@ impl Conn<'_> {
                 return Some(response);
             }
         }
-        None
     }
 
     /// After a flood: a ping, and its pong once the server has read all that was written, or

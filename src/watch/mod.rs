@@ -263,7 +263,8 @@ impl Watched {
     /// Stops the target: SIGTERM to its group, then SIGKILL if it lingers.
     pub async fn stop(mut self) {
         signal_group(self.group, libc::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+        // Short: a campaign stopped by a signal has two seconds to be gone.
+        if tokio::time::timeout(Duration::from_secs(1), self.child.wait())
             .await
             .is_err()
         {

@@ -201,7 +201,10 @@ pub struct Received {
 /// Reads a server's frames from its bytes, noting every way they break RFC 6455.
 pub struct Reader {
     buffer: Vec<u8>,
-    fragmented: Option<(u8, Vec<u8>)>,
+    /// Where the unread bytes of `buffer` start: frames are read without moving the rest.
+    start: usize,
+    /// The message being assembled from fragments: only checked as it comes, never kept.
+    fragmented: Option<Assembly>,
     /// RSV1 is allowed once the server accepted an extension.
     extension: bool,
     limit: usize,
@@ -222,6 +225,7 @@ impl Reader {
     pub fn new(extension: bool, limit: usize) -> Reader {
         Reader {
             buffer: Vec::new(),
+            start: 0,
             fragmented: None,
             extension,
             limit,
@@ -231,12 +235,18 @@ impl Reader {
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        // What was read is dropped once it is half the buffer, so a flood of small frames
+        // costs a copy of each byte once, not once per frame.
+        if self.start > 0 && self.start >= self.buffer.len() / 2 {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete frame, if the bytes so far hold one.
     pub fn next_frame(&mut self) -> Result<Option<Received>, Unreadable> {
-        let b = &self.buffer;
+        let b = &self.buffer[self.start..];
         if b.len() < 2 {
             return Ok(None);
         }
@@ -281,7 +291,7 @@ impl Reader {
                 .enumerate()
                 .for_each(|(i, byte)| *byte ^= key[i % 4]);
         }
-        self.buffer.drain(..end);
+        self.start += end;
         let frame = Received {
             fin,
             rsv,
@@ -330,28 +340,67 @@ impl Reader {
             }
             return;
         }
-        let message = match (f.opcode, self.fragmented.take()) {
+        let mut message = match (f.opcode, self.fragmented.take()) {
             (CONTINUATION, None) => {
                 note("a continuation frame with nothing to continue (§5.4)".into());
                 return;
             }
-            (CONTINUATION, Some((opcode, mut so_far))) => {
-                so_far.extend_from_slice(&f.payload);
-                (opcode, so_far)
-            }
+            (CONTINUATION, Some(so_far)) => so_far,
             (_, Some(_)) => {
                 note("a new data frame inside a fragmented message (§5.4)".into());
-                (f.opcode, f.payload.clone())
+                Assembly::new(f.opcode)
             }
-            (opcode, None) => (opcode, f.payload.clone()),
+            (opcode, None) => Assembly::new(opcode),
         };
-        if f.fin {
-            if message.0 == TEXT && std::str::from_utf8(&message.1).is_err() {
-                note("a text message that is not UTF-8 (§8.1)".into());
-            }
-        } else {
+        message.add(&f.payload);
+        if !f.fin {
             self.fragmented = Some(message);
+        } else if !message.is_valid() {
+            note("a text message that is not UTF-8 (§8.1)".into());
         }
+    }
+}
+
+/// A message as its fragments come: its opcode, and for text whether it is UTF-8 so far,
+/// with the bytes of a character a fragment cut in two (at most three) carried to the next.
+struct Assembly {
+    opcode: u8,
+    utf8: bool,
+    carry: Vec<u8>,
+}
+
+impl Assembly {
+    fn new(opcode: u8) -> Assembly {
+        Assembly {
+            opcode,
+            utf8: true,
+            carry: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, payload: &[u8]) {
+        if self.opcode != TEXT || !self.utf8 {
+            return;
+        }
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            payload
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), payload].concat();
+            &joined
+        };
+        if let Err(e) = std::str::from_utf8(bytes) {
+            match e.error_len() {
+                // The fragment ends inside a character: the next one may finish it.
+                None => self.carry = bytes[e.valid_up_to()..].to_vec(),
+                Some(_) => self.utf8 = false,
+            }
+        }
+    }
+
+    /// Whether the message, taken as ended, is valid: text must be UTF-8 to its last byte.
+    fn is_valid(&self) -> bool {
+        self.opcode != TEXT || (self.utf8 && self.carry.is_empty())
     }
 }
 
@@ -570,5 +619,36 @@ mod tests {
         let mut huge = Reader::new(false, 1 << 20);
         huge.push(&[0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0]);
         assert!(huge.next_frame().is_err());
+    }
+
+    #[test]
+    fn a_fragmented_message_is_checked_as_it_comes() {
+        let fragments = |parts: &[&[u8]]| {
+            let mut reader = Reader::new(false, 1 << 20);
+            for (i, part) in parts.iter().enumerate() {
+                let first = if i == 0 { 0x1 } else { 0x0 };
+                let fin = if i + 1 == parts.len() { 0x80 } else { 0 };
+                reader.push(&[[fin | first, part.len() as u8].as_slice(), part].concat());
+                reader.next_frame().unwrap().unwrap();
+            }
+            reader.violations
+        };
+        // "é" cut in two between fragments is one valid character.
+        assert!(fragments(&[b"caf", &[0xC3], &[0xA9, b'!']]).is_empty());
+        assert_eq!(
+            fragments(&[b"caf", &[0xC3]]).len(),
+            1,
+            "ends inside a character"
+        );
+        assert_eq!(fragments(&[b"a", &[0xFF], b"b"]).len(), 1, "not UTF-8");
+        // A million fragments are read with nothing kept of them.
+        let mut reader = Reader::new(false, 1 << 20);
+        reader.push(&[0x01, 1, b'a']);
+        for _ in 0..1_000_000 {
+            reader.push(&[0x00, 1, b'a']);
+            reader.next_frame().unwrap().unwrap();
+        }
+        assert!(reader.buffer.len() < 1 << 10);
+        assert!(reader.violations.is_empty());
     }
 }

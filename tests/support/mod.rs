@@ -1,6 +1,7 @@
 //! Test servers for the Prompt Manager protocol: a correct one and ones with exactly one flaw each.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod protocols;
 pub mod raw;
 pub mod readers;
