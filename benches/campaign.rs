@@ -62,7 +62,11 @@ fn main() {
     for _ in 0..ROUNDS {
         let started = Instant::now();
         let report = runtime
-            .block_on(campaign::run(&target, &settings, &mut |_| {}))
+            .block_on(campaign::run(
+                &target,
+                &settings,
+                &mut |_: &campaign::Event| {},
+            ))
             .expect("the server is up");
         fuzzer.push(started.elapsed());
         assert!(
@@ -129,7 +133,11 @@ fn watching(runtime: &tokio::runtime::Runtime, spec: &Spec, cases: u64) {
         std::thread::sleep(Duration::from_millis(300));
         let started = Instant::now();
         let report = runtime
-            .block_on(campaign::run(&target, &settings, &mut |_| {}))
+            .block_on(campaign::run(
+                &target,
+                &settings,
+                &mut |_: &campaign::Event| {},
+            ))
             .expect("the server is up");
         unwatched.push(started.elapsed());
         assert!(report.findings.is_empty());
@@ -145,7 +153,11 @@ fn watching(runtime: &tokio::runtime::Runtime, spec: &Spec, cases: u64) {
         });
         let started = Instant::now();
         let report = runtime
-            .block_on(campaign::run(&target, &watched_settings, &mut |_| {}))
+            .block_on(campaign::run(
+                &target,
+                &watched_settings,
+                &mut |_: &campaign::Event| {},
+            ))
             .expect("the server starts");
         // The start of the process is part of what --spawn costs.
         watched.push(started.elapsed());

@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use wsfuzz::campaign::{self, Progress, Report};
+use wsfuzz::campaign::{self, Reporter, Reporters};
 use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
 use wsfuzz::connect::{self, Outcome, Session};
-use wsfuzz::regressions::{self, Place};
+use wsfuzz::regressions::Saver;
 use wsfuzz::{report, server};
 
 /// Exit codes: 0 no errors (warnings alone pass unless `--strict`), 1 errors, 2 misuse, 3
@@ -122,30 +121,42 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
             return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
         }
     }
-    let mut events = match args.events.as_deref().map(report::Events::create) {
-        None => None,
-        Some(Ok(events)) => Some(events),
-        Some(Err(e)) => {
-            let path = args.events.as_deref().unwrap_or(std::path::Path::new(""));
-            return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
+    // Every output is a reporter of the campaign's events, told them in this order: the bar
+    // is cleared before the text is printed, and findings are saved before others see them.
+    let mut reporters = Reporters::new();
+    reporters.add(report::Bar::new(&args.url));
+    if !args.no_regressions {
+        let spec = args.spec.as_ref().map(|p| p.display().to_string());
+        reporters.add(Saver::new(
+            &args.regressions,
+            &args.url,
+            spec.as_deref(),
+            &target,
+            settings.timing,
+        ));
+    }
+    if let Some(path) = args.events.as_deref() {
+        match report::Events::create(path, &args.url) {
+            Ok(events) => reporters.add(events),
+            Err(e) => return fail(MISUSE, &format!("cannot write {}: {e}", path.display())),
         }
-    };
-    let url = args.url.clone();
-    let bar = progress_bar();
-    let mut show_progress = |progress: Progress| {
-        if let Some(events) = events.as_mut() {
-            events.progress(&url, &progress);
+    }
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let files = [
+        (args.json.clone(), report::File::json as fn(_, &_) -> _),
+        (args.junit.clone(), report::File::junit),
+        (args.html.clone(), report::File::html),
+    ];
+    for (path, file) in files {
+        if let Some(path) = path {
+            reporters.add(file(path, &written));
         }
-        show(&url, &bar, progress)
-    };
-    let ran = campaign::run(&target, &settings, &mut show_progress).await;
-    bar.finish_and_clear();
-    let mut report = match ran {
+    }
+    reporters.add(report::Text::new(&written));
+    let ran = campaign::run(&target, &settings, &mut reporters).await;
+    let report = match ran {
         Ok(report) => report,
         Err(campaign::Unreachable(e)) => {
-            if let Some(events) = events {
-                events.unreachable(&e);
-            }
             let code = settings
                 .stop
                 .signal()
@@ -153,27 +164,18 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
             return fail(code, &e);
         }
     };
-    let mut problems = Vec::new();
-    if !args.no_regressions {
-        let spec = args.spec.as_ref().map(|p| p.display().to_string());
-        let place = Place {
-            dir: &args.regressions,
-            url: &args.url,
-            spec: spec.as_deref(),
-            target: &target,
-            timing: settings.timing,
-        };
-        // A directory that cannot be written is worth a warning, not a failed run.
-        for problem in regressions::save_new(&mut report, &place) {
-            eprintln!("wsfuzz: warning: {problem}");
-        }
+    if let Some(problem) = reporters.problems().first() {
+        return fail(MISUSE, problem);
     }
-    if let (Some(events), Some(path)) = (events, &args.events) {
-        if let Err(e) = events.finish(&report) {
-            problems.push(format!("cannot write {}: {e}", path.display()));
-        }
+    // Stopped by a signal: the exit code says so, as a shell's does, whatever was found.
+    if let Some(interrupted) = report.interrupted {
+        return ExitCode::from(interrupted.signal.exit_code());
     }
-    finish(&report, &args, problems)
+    if report.failed() {
+        ExitCode::from(FOUND)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Whether `path` can be written, leaving what is there (a previous report) as it is.
@@ -186,129 +188,6 @@ fn writable(path: &std::path::Path) -> std::io::Result<()> {
     } else {
         std::fs::File::create(path)?;
         std::fs::remove_file(path)
-    }
-}
-
-/// A progress bar on stderr while the campaign runs (none when stderr is not a terminal, so
-/// logs and CI stay clean), and a status line for each finding; the report goes to stdout.
-fn show(url: &str, bar: &ProgressBar, progress: Progress) {
-    match progress {
-        Progress::Started {
-            routes,
-            seed,
-            cases,
-            time,
-        } => {
-            let channels: Vec<&str> = routes.iter().map(|r| r.channel.id.as_str()).collect();
-            let budget = match (cases, time) {
-                (Some(cases), Some(time)) => {
-                    format!("{cases} cases or {} s", time.as_secs_f64())
-                }
-                (Some(cases), None) => format!("{cases} cases"),
-                (None, time) => format!("{} s", time.unwrap_or_default().as_secs_f64()),
-            };
-            say(
-                bar,
-                format!(
-                    "wsfuzz: fuzzing {} ({}), {budget}, seed {seed}",
-                    url,
-                    channels.join(", ")
-                ),
-            );
-            // A campaign the time ends shows its time on the bar, not its cases.
-            match cases {
-                Some(cases) => bar.set_length(cases),
-                None => {
-                    bar.set_prefix(TIMED);
-                    if let Ok(style) = ProgressStyle::with_template(
-                        "{elapsed_precise} [{bar:30}] {msg}, {eta} left",
-                    ) {
-                        bar.set_style(style.progress_chars("=> "));
-                    }
-                    bar.set_length(time.unwrap_or_default().as_secs());
-                }
-            }
-            bar.set_message("no findings");
-        }
-        Progress::Shrinking {
-            check,
-            channel,
-            case_index,
-        } => say(
-            bar,
-            format!("wsfuzz: case {case_index} failed {check} on `{channel}`; shrinking it"),
-        ),
-        Progress::Found(_) => {}
-        Progress::Played { done, findings, .. } => {
-            let elapsed = bar.elapsed();
-            let found = report::count(findings, "finding", "findings");
-            let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
-            if bar.prefix() == TIMED {
-                bar.set_position(elapsed.as_secs());
-                bar.set_message(format!("{done} cases, {found}, {rate:.0} cases/s"));
-            } else {
-                bar.set_position(done);
-                bar.set_message(format!("{found}, {rate:.0} cases/s"));
-            }
-        }
-    }
-}
-
-/// A status line on stderr, above the bar where there is one.
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
-}
-
-/// The bar's prefix when the time, not the case count, ends the campaign.
-const TIMED: &str = "timed";
-
-/// The bar: cases done of all, findings, cases per second and time left.
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} cases, {msg}, {eta} left",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-/// Writes the report files asked for, prints the findings and the summary, and exits 1 on findings.
-fn finish(report: &Report, args: &FuzzArgs, mut problems: Vec<String>) -> ExitCode {
-    type Writer = fn(&Report, &std::path::Path) -> std::io::Result<()>;
-    let files: [(&'static str, Option<&std::path::PathBuf>, Writer); 3] = [
-        ("JSON", args.json.as_ref(), report::write_json),
-        ("JUnit", args.junit.as_ref(), report::write_junit),
-        ("HTML", args.html.as_ref(), report::write_html),
-    ];
-    let mut written = Vec::new();
-    for (kind, path, write) in files {
-        let Some(path) = path else { continue };
-        match write(report, path) {
-            Ok(()) => written.push(report::Written { kind, path }),
-            Err(e) => problems.push(format!("cannot write {}: {e}", path.display())),
-        }
-    }
-    print!(
-        "{}{}",
-        report::findings(report),
-        report::summary(report, &written)
-    );
-    if let Some(problem) = problems.first() {
-        return fail(MISUSE, problem);
-    }
-    // Stopped by a signal: the exit code says so, as a shell's does, whatever was found.
-    if let Some(interrupted) = report.interrupted {
-        return ExitCode::from(interrupted.signal.exit_code());
-    }
-    if report.failed() {
-        ExitCode::from(FOUND)
-    } else {
-        ExitCode::SUCCESS
     }
 }
 

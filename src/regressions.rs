@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Finding, Report};
+use crate::campaign::{Event, Finding, Reporter};
 use crate::case::Case;
 use crate::reproduce;
 use crate::runner::Timing;
@@ -93,44 +93,65 @@ impl Regression {
     }
 }
 
-/// Where and for what target findings are saved.
-pub struct Place<'a> {
-    pub dir: &'a Path,
+/// The regression saver: a reporter that saves each new finding as it is found, in `dir`,
+/// with a standalone reproduction beside it, and notes both paths in the finding. A
+/// campaign cut short has saved every finding it made.
+pub struct Saver {
+    pub dir: PathBuf,
     /// The URL and spec path the campaign was given.
-    pub url: &'a str,
-    pub spec: Option<&'a str>,
-    pub target: &'a Target,
+    pub url: String,
+    pub spec: Option<String>,
+    pub target: Target,
     pub timing: Timing,
 }
 
-/// Saves each new finding of `report` in `place.dir`, with a standalone reproduction beside
-/// it, and notes both paths in the finding; returns what could not be written.
-pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
-    let mut problems = Vec::new();
-    for finding in report.findings.iter_mut().filter(|f| !f.replayed) {
-        let path = match Regression::of(finding, place.url, place.spec).save(place.dir) {
+impl Saver {
+    pub fn new(
+        dir: &Path,
+        url: &str,
+        spec: Option<&str>,
+        target: &Target,
+        timing: Timing,
+    ) -> Saver {
+        Saver {
+            dir: dir.to_path_buf(),
+            url: url.to_string(),
+            spec: spec.map(str::to_string),
+            target: target.clone(),
+            timing,
+        }
+    }
+
+    /// What could not be written is worth a warning, said at once, not a failed run.
+    fn warn(&self, problem: String) {
+        eprintln!("wsfuzz: warning: {problem}");
+    }
+
+    fn save(&mut self, finding: &mut Finding) {
+        let saved = Regression::of(finding, &self.url, self.spec.as_deref()).save(&self.dir);
+        let path = match saved {
             Ok(path) => path,
             Err(e) => {
-                problems.push(format!(
+                self.warn(format!(
                     "cannot save the finding to {}: {e}",
-                    place.dir.display()
+                    self.dir.display()
                 ));
-                continue;
+                return;
             }
         };
         finding.regression = Some(path.display().to_string());
-        let route = place
+        let route = self
             .target
             .routes
             .iter()
             .find(|r| r.channel.id == finding.channel);
         let Some(route) = route else {
-            problems.push(format!(
+            self.warn(format!(
                 "no standalone script for {}: the target has no channel `{}`",
                 path.display(),
                 finding.channel
             ));
-            continue;
+            return;
         };
         // A ladder or a flood is measured as it runs, which a script of bytes cannot repeat:
         // the saved case replays it (`wsfuzz replay`).
@@ -139,22 +160,32 @@ pub fn save_new(report: &mut Report, place: &Place) -> Vec<String> {
             Some(crate::case::Sized::Stretch(_) | crate::case::Sized::Flood(_))
         );
         if measured {
-            continue;
+            return;
         }
         let script_path = path.with_extension("py");
         let script = reproduce::python(
             finding,
-            place.target,
+            &self.target,
             route,
-            place.timing,
+            self.timing,
             &script_path.display().to_string(),
         );
         match std::fs::write(&script_path, script) {
             Ok(()) => finding.standalone = Some(script_path.display().to_string()),
-            Err(e) => problems.push(format!("cannot write {}: {e}", script_path.display())),
+            Err(e) => self.warn(format!("cannot write {}: {e}", script_path.display())),
         }
     }
-    problems
+}
+
+impl Reporter for Saver {
+    fn on(&mut self, _event: &Event<'_>) {}
+
+    fn file(&mut self, finding: &mut Finding) {
+        // A finding replayed from a saved case is saved already.
+        if !finding.replayed {
+            self.save(finding);
+        }
+    }
 }
 
 /// Reads a saved case, or every `wsfuzz-*.json` in a directory (a missing directory holds none).

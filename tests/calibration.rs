@@ -90,7 +90,7 @@ async fn campaign(command: &str, flaw: Option<&str>, cases: u64, time: Option<Du
         }),
         ..Settings::default()
     };
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     let run = campaign::run(&target, &settings, &mut quiet);
     tokio::time::timeout(Duration::from_secs(400), run)
         .await

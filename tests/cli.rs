@@ -589,7 +589,10 @@ async fn a_saved_finding_replays_and_is_reported_fixed_once_the_server_is() {
         "{report}"
     );
     // It was minimal when saved: a replay does not shrink it again unless asked.
-    assert!(report.contains("replayed as saved, not shrunk again"), "{report}");
+    assert!(
+        report.contains("replayed as saved, not shrunk again"),
+        "{report}"
+    );
 
     // Against a server fixed since, it passes and is reported fixed, alone or before new cases.
     let fixed = format!("ws://{}", support::start(Flaw::None).await);

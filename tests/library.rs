@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use support::Flaw;
+use wsfuzz::campaign::Event;
 use wsfuzz::case::Layer;
 use wsfuzz::Campaign;
 
@@ -22,12 +23,25 @@ async fn a_flawed_server_fails_the_test_with_the_finding_and_keeps_it() {
     let dir = std::env::temp_dir().join(format!("wsfuzz-library-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let flawed = support::start(Flaw::SilentOnUnknownAction).await;
+    let (told, events) = std::sync::mpsc::channel();
     let report = campaign(flawed)
         .regressions(&dir)
         .unwrap()
+        .reporter(move |event: &Event| match event {
+            Event::Found(f) => drop(told.send(("found", f.regression.clone()))),
+            Event::Saved(f) => drop(told.send(("saved", f.regression.clone()))),
+            _ => {}
+        })
         .run()
         .await
         .unwrap();
+    // Each finding is saved as it is found: its file is named when reporters hear of it.
+    let events: Vec<_> = events.try_iter().collect();
+    assert_eq!(events.len(), 2 * report.findings.len(), "{events:?}");
+    for pair in events.chunks(2) {
+        assert_eq!((pair[0].0, pair[1].0), ("found", "saved"));
+        assert!(pair[0].1.is_some() && pair[0].1 == pair[1].1, "{pair:?}");
+    }
     let failed = std::panic::catch_unwind(|| report.assert_no_findings()).unwrap_err();
     let message = failed.downcast_ref::<String>().unwrap();
     assert!(
@@ -42,17 +56,34 @@ async fn a_flawed_server_fails_the_test_with_the_finding_and_keeps_it() {
     let saved = report.findings[0].regression.as_deref().unwrap();
     assert!(std::path::Path::new(saved).starts_with(&dir), "{saved}");
 
-    // The next run replays the saved case first; against the fixed server it passes.
+    // The next run replays the saved case first; against the fixed server it passes. A
+    // reporter is told each event as it happens, in order.
     let fixed = support::start(Flaw::None).await;
+    let (told, events) = std::sync::mpsc::channel();
     let report = campaign(fixed)
         .regressions(&dir)
         .unwrap()
         .cases(10)
+        .reporter(move |event: &Event| {
+            let name = match event {
+                Event::Started { .. } => "started",
+                Event::Replayed { fixed: true, .. } => "fixed",
+                Event::Played { .. } => "case",
+                Event::Finished(_) => "finished",
+                _ => "other",
+            };
+            let _ = told.send(name);
+        })
         .run()
         .await
         .unwrap();
     report.assert_no_findings();
     assert_eq!((report.replayed, report.fixed.len()), (1, 1));
+    let events: Vec<&str> = events.try_iter().collect();
+    let mut expected = vec!["started", "fixed"];
+    expected.extend(["case"; 10]);
+    expected.push("finished");
+    assert_eq!(events, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

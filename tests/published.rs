@@ -78,7 +78,7 @@ async fn default_campaign(command: &str, spec: Option<&str>) -> Report {
         }),
         ..Settings::default()
     };
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     let run = campaign::run(&target, &settings, &mut quiet);
     tokio::time::timeout(Duration::from_secs(360), run)
         .await
@@ -240,7 +240,7 @@ async fn frames_campaign(url: &str, spawn: Option<Spawn>, seconds: u64) -> Repor
         spawn,
         ..Settings::default()
     };
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     let run = campaign::run(&target, &settings, &mut quiet);
     tokio::time::timeout(Duration::from_secs(300), run)
         .await

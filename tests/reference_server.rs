@@ -50,9 +50,13 @@ async fn broadcasts_from_other_clients_are_not_taken_for_replies() {
     });
     let spec = support::spec();
     let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
-    let report = wsfuzz::campaign::run(&target, &settings(4, 300), &mut |_| {})
-        .await
-        .unwrap();
+    let report = wsfuzz::campaign::run(
+        &target,
+        &settings(4, 300),
+        &mut |_: &wsfuzz::campaign::Event| {},
+    )
+    .await
+    .unwrap();
     editing.abort();
     support::assert_no_findings(&report);
     assert_eq!(report.stats.cases, 300);
@@ -157,7 +161,12 @@ async fn example_values_the_server_lacks_are_left_out_with_a_note() {
     // A URL naming a value the server lacks cannot be fuzzed at all: a one-line error.
     let url = format!("ws://{}/ws/prompts/alpha", server.local_addr());
     let target = wsfuzz::target::Target::resolve(&url, Some(&spec)).unwrap();
-    let ran = wsfuzz::campaign::run(&target, &settings(9, 10), &mut |_| {}).await;
+    let ran = wsfuzz::campaign::run(
+        &target,
+        &settings(9, 10),
+        &mut |_: &wsfuzz::campaign::Event| {},
+    )
+    .await;
     let Err(wsfuzz::campaign::Unreachable(why)) = ran else {
         panic!("an endpoint the server refuses is unreachable")
     };

@@ -9,22 +9,15 @@ use std::time::Duration;
 use support::{settings, Flaw};
 use wsfuzz::campaign::{Finding, Report, Settings};
 use wsfuzz::case::{Layer, Step};
-use wsfuzz::regressions::{self, Place};
+use wsfuzz::regressions::Saver;
 use wsfuzz::target::Target;
 
 /// Runs a campaign on `target` and saves its findings (with their scripts) in a fresh directory.
 async fn found(target: &Target, settings: &Settings, name: &str) -> (Report, PathBuf) {
-    let mut report = support::run(target, settings).await;
     let dir = std::env::temp_dir().join(format!("wsfuzz-reproduce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let place = Place {
-        dir: &dir,
-        url: &target.base,
-        spec: None,
-        target,
-        timing: settings.timing,
-    };
-    assert!(regressions::save_new(&mut report, &place).is_empty());
+    let mut saver = Saver::new(&dir, &target.base, None, target, settings.timing);
+    let report = support::run_with(target, settings, &mut saver).await;
     (report, dir)
 }
 

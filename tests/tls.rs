@@ -78,7 +78,7 @@ async fn campaign(target: &Target) -> Result<Report, String> {
         Layer::Handshake,
         Layer::Clients,
     ];
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     campaign::run(target, &settings, &mut quiet)
         .await
         .map_err(|campaign::Unreachable(e)| e)
@@ -163,22 +163,16 @@ async fn a_finding_over_tls_has_a_script_that_replays_it_over_tls() {
     target.tls = Some(wsfuzz::tls::config(None, true).unwrap());
     let mut settings = support::settings(3, 100);
     settings.timing.timeout = std::time::Duration::from_secs(2);
-    let mut report = support::run(&target, &settings).await;
+    let dir = std::env::temp_dir().join(format!("wsfuzz-tls-saved-{}", std::process::id()));
+    let mut saver =
+        wsfuzz::regressions::Saver::new(&dir, &target.base, None, &target, settings.timing);
+    let report = support::run_with(&target, &settings, &mut saver).await;
     assert_eq!(
         support::checks_of(&report),
         ["no_internal_error"],
         "{}",
         wsfuzz::report::text(&report)
     );
-    let dir = std::env::temp_dir().join(format!("wsfuzz-tls-saved-{}", std::process::id()));
-    let place = wsfuzz::regressions::Place {
-        dir: &dir,
-        url: &target.base,
-        spec: None,
-        target: &target,
-        timing: settings.timing,
-    };
-    assert!(wsfuzz::regressions::save_new(&mut report, &place).is_empty());
     let script = report.findings[0].standalone.clone().unwrap();
     let ca = pem_file(&pem);
     let output = tokio::task::spawn_blocking(move || {

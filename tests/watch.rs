@@ -241,7 +241,7 @@ async fn a_target_that_never_listens_is_a_clear_error() {
         address: target.authority(),
         startup: Duration::from_secs(5),
     });
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     let error = campaign::run(&target, &settings, &mut quiet)
         .await
         .expect_err("no campaign without a target");

@@ -4,9 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{run, Progress, Report, Settings, Unreachable};
+use super::{run, Report, Reporter, Reporters, Settings, Unreachable};
 use crate::case::Layer;
-use crate::regressions::{self, Place};
+use crate::credentials::Credentials;
+use crate::regressions::{self, Saver};
 use crate::spec::Spec;
 use crate::target::Target;
 
@@ -14,7 +15,6 @@ use crate::target::Target;
 ///
 /// Without a spec, wsfuzz fuzzes the URL's one endpoint on the wire and with generic messages;
 /// with one, every channel the spec describes, judged by what the spec promises.
-#[derive(Debug)]
 pub struct Campaign {
     url: String,
     spec: Option<Spec>,
@@ -22,6 +22,21 @@ pub struct Campaign {
     spec_file: Option<String>,
     settings: Settings,
     regressions: Option<PathBuf>,
+    credentials: Option<Credentials>,
+    /// For `wss://`: a CA file to trust, and whether to check the certificate at all.
+    tls: Option<(Option<PathBuf>, bool)>,
+    reporters: Reporters,
+}
+
+impl fmt::Debug for Campaign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Campaign")
+            .field("url", &self.url)
+            .field("spec_file", &self.spec_file)
+            .field("settings", &self.settings)
+            .field("regressions", &self.regressions)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a campaign could not run: a spec or saved case that cannot be read, or a server that
@@ -59,7 +74,43 @@ impl Campaign {
             spec_file: None,
             settings: Settings::default(),
             regressions: None,
+            credentials: None,
+            tls: None,
+            reporters: Reporters::new(),
         }
+    }
+
+    /// Sends these credentials (headers, cookies, a token, an Origin) with every handshake;
+    /// they never appear in reports, saved cases or scripts.
+    pub fn credentials(mut self, credentials: Credentials) -> Campaign {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// For a `wss://` URL: trusts the certificates in `ca_file` too, or (`insecure`) checks
+    /// none, as `--ca-file` and `--insecure` do.
+    pub fn tls(mut self, ca_file: Option<&Path>, insecure: bool) -> Campaign {
+        self.tls = Some((ca_file.map(Path::to_path_buf), insecure));
+        self
+    }
+
+    /// Tells `reporter` every event of the campaign as it happens, after those added before.
+    pub fn reporter(mut self, reporter: impl Reporter + Send + 'static) -> Campaign {
+        self.reporters.add(reporter);
+        self
+    }
+
+    /// Stops the campaign before its end when `stop` is raised (a signal, say); the report
+    /// then holds what it found so far.
+    pub fn stop(mut self, stop: super::Stop) -> Campaign {
+        self.settings.stop = stop;
+        self
+    }
+
+    /// Bounds the whole campaign's time, shrinking included (as `--time`).
+    pub fn time(mut self, time: Duration) -> Campaign {
+        self.settings.time = Some(time);
+        self
     }
 
     /// Judges the server by this spec.
@@ -175,24 +226,31 @@ impl Campaign {
     /// standard error; the report still holds them.
     pub async fn run(mut self) -> Result<Report, Error> {
         self.settings.command = self.command();
-        let target = Target::resolve(&self.url, self.spec.as_ref()).map_err(Error)?;
-        let mut quiet = |_: Progress| {};
-        let mut report = run(&target, &self.settings, &mut quiet)
-            .await
-            .map_err(|Unreachable(e)| Error(e))?;
-        if let Some(dir) = &self.regressions {
-            let place = Place {
-                dir,
-                url: &self.url,
-                spec: self.spec_file.as_deref(),
-                target: &target,
-                timing: self.settings.timing,
-            };
-            for problem in regressions::save_new(&mut report, &place) {
-                eprintln!("wsfuzz: warning: {problem}");
-            }
+        let mut target = Target::resolve(&self.url, self.spec.as_ref()).map_err(Error)?;
+        if let Some(credentials) = self.credentials {
+            target.credentials = credentials;
         }
-        Ok(report)
+        if let Some((ca_file, insecure)) = &self.tls {
+            if target.tls.is_none() {
+                return Err(Error("TLS settings are for wss:// URLs".into()));
+            }
+            target.tls = Some(crate::tls::config(ca_file.as_deref(), *insecure).map_err(Error)?);
+        }
+        // The saver goes first: the other reporters see where each finding was saved.
+        let mut reporters = Reporters::new();
+        if let Some(dir) = &self.regressions {
+            reporters.add(Saver::new(
+                dir,
+                &self.url,
+                self.spec_file.as_deref(),
+                &target,
+                self.settings.timing,
+            ));
+        }
+        reporters.add(self.reporters);
+        run(&target, &self.settings, &mut reporters)
+            .await
+            .map_err(|Unreachable(e)| Error(e))
     }
 }
 

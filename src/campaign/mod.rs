@@ -16,15 +16,17 @@ use crate::regressions::Saved;
 use crate::runner::{probe, run_case, Bystander, Timing};
 use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
-use crate::transcript::{Connect, Event, Probe, Response, Transcript};
+use crate::transcript::{self, Connect, Probe, Response, Transcript};
 use crate::watch::{Spawn, Usage, Watched};
 
 mod builder;
+mod event;
 mod replay;
 mod schedule;
 mod stop;
 
 pub use builder::{Campaign, Error};
+pub use event::{Event, Reporter, Reporters};
 pub use stop::{Signal, Stop};
 
 use replay::{Bench, Property, Rerun};
@@ -190,7 +192,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_first: Option<String>,
     /// The timeline of the minimal case's last run.
-    pub transcript: Vec<Event>,
+    pub transcript: Vec<transcript::Event>,
     /// The target's last lines of output, for a crash or a panic of a target wsfuzz started.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub target_output: Vec<String>,
@@ -271,32 +273,6 @@ pub struct Interrupted {
     pub cases: u64,
 }
 
-/// What a campaign tells its reporters while it runs.
-pub enum Progress<'a> {
-    /// The target answered; cases start now.
-    Started {
-        routes: &'a [Route],
-        seed: u64,
-        /// The cases to play, or none when the time ends the campaign.
-        cases: Option<u64>,
-        time: Option<Duration>,
-    },
-    Shrinking {
-        check: &'static Check,
-        channel: &'a str,
-        case_index: u64,
-    },
-    Found(&'a Finding),
-    /// Case `index` was played and judged: `done` of `cases` so far.
-    Played {
-        index: u64,
-        layer: Layer,
-        failed: bool,
-        done: u64,
-        findings: usize,
-    },
-}
-
 /// Why a campaign could not run at all.
 #[derive(Debug)]
 pub struct Unreachable(pub String);
@@ -305,7 +281,7 @@ pub struct Unreachable(pub String);
 pub async fn run(
     target: &Target,
     settings: &Settings,
-    progress: &mut dyn FnMut(Progress),
+    reporter: &mut dyn Reporter,
 ) -> Result<Report, Unreachable> {
     // `--time` bounds the whole run: starting the target and shrinking count too.
     let stop = match settings.time {
@@ -314,8 +290,16 @@ pub async fn run(
     };
     let watched = match &settings.spawn {
         Some(spawn) => match stop.or(Watched::start(spawn.clone())).await {
-            Some(started) => Some(tokio::sync::Mutex::new(started.map_err(Unreachable)?)),
-            None => return Err(Unreachable(before_start(&stop, "the target started"))),
+            Some(Ok(started)) => Some(tokio::sync::Mutex::new(started)),
+            Some(Err(why)) => {
+                reporter.on(&Event::Unreachable(&why));
+                return Err(Unreachable(why));
+            }
+            None => {
+                let why = before_start(&stop, "the target started");
+                reporter.on(&Event::Unreachable(&why));
+                return Err(Unreachable(why));
+            }
         },
         None => None,
     };
@@ -325,11 +309,15 @@ pub async fn run(
         settings,
         &stop,
         watched.as_ref(),
-        progress,
+        reporter,
     ))
     .await;
     if let Some(watched) = watched {
         watched.into_inner().stop().await;
+    }
+    match &report {
+        Ok(report) => reporter.on(&Event::Finished(report)),
+        Err(Unreachable(why)) => reporter.on(&Event::Unreachable(why)),
     }
     report
 }
@@ -347,7 +335,7 @@ async fn campaign(
     settings: &Settings,
     stop: &Stop,
     watched: Option<&tokio::sync::Mutex<Watched>>,
-    progress: &mut dyn FnMut(Progress),
+    reporter: &mut dyn Reporter,
 ) -> Result<Report, Unreachable> {
     let mut notes = Vec::new();
     let mut admitted = stop
@@ -359,7 +347,7 @@ async fn campaign(
     }
     let target = &admitted;
     let routes = &target.routes;
-    progress(Progress::Started {
+    reporter.on(&Event::Started {
         routes,
         seed: settings.seed,
         cases: settings.planned(),
@@ -423,10 +411,18 @@ async fn campaign(
                 break;
             }
             replayed += 1;
+            reporter.on(&Event::Replayed {
+                saved: &name,
+                fixed: true,
+            });
             fixed.push(name);
             continue;
         };
         replayed += 1;
+        reporter.on(&Event::Replayed {
+            saved: &name,
+            fixed: false,
+        });
         let key = (
             first.failure.check,
             scope(property, &route.channel.id, &first.failure.cause),
@@ -449,7 +445,7 @@ async fn campaign(
         shrinking += began.elapsed();
         finding.regression = Some(name);
         finding.replayed = true;
-        progress(Progress::Found(&finding));
+        announce(reporter, &mut finding);
         seen.insert(key, findings.len());
         findings.push(finding);
     }
@@ -621,7 +617,7 @@ async fn campaign(
                 findings[at].occurrences += 1;
                 continue;
             }
-            progress(Progress::Shrinking {
+            reporter.on(&Event::Shrinking {
                 check: first.failure.check,
                 channel,
                 case_index: index,
@@ -681,7 +677,7 @@ async fn campaign(
             }
             let mut finding = finding;
             finding.found_after = detected.as_secs_f64();
-            progress(Progress::Found(&finding));
+            announce(reporter, &mut finding);
             seen.insert(key, findings.len());
             seen.insert(shown, findings.len());
             findings.push(finding);
@@ -693,7 +689,7 @@ async fn campaign(
             }
             history.push_back(case.clone());
         }
-        progress(Progress::Played {
+        reporter.on(&Event::Played {
             index,
             layer: case.layer(),
             failed: minimized,
@@ -721,7 +717,10 @@ async fn campaign(
                         stopped = Some(format!("the target could not be restarted: {e}"));
                         break;
                     }
-                    Some(Ok(())) => {}
+                    Some(Ok(())) => reporter.on(&Event::Restarted {
+                        after_case: index,
+                        starts: watched.starts,
+                    }),
                 }
                 history.clear();
             }
@@ -752,6 +751,7 @@ async fn campaign(
             "interrupted after {} cases by {}",
             i.cases, i.signal
         ));
+        reporter.on(&Event::Interrupted(i));
     }
     // Errors first: they are what a reader must act on.
     findings.sort_by_key(|f| std::cmp::Reverse(f.level));
@@ -787,6 +787,16 @@ async fn campaign(
         strict: settings.strict,
         notes,
     })
+}
+
+/// Tells the reporters of a new finding: filed away first (saved as a regression, if a
+/// reporter saves), then found, then saved.
+fn announce(reporter: &mut dyn Reporter, finding: &mut Finding) {
+    reporter.file(finding);
+    reporter.on(&Event::Found(finding));
+    if finding.regression.is_some() && !finding.replayed {
+        reporter.on(&Event::Saved(finding));
+    }
 }
 
 /// Most example values of one parameter tried at the start.
@@ -1041,10 +1051,10 @@ async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -
 }
 
 /// A connection's events, each marked with its number in the group.
-fn label(events: &[Event], connection: usize) -> Vec<Event> {
+fn label(events: &[transcript::Event], connection: usize) -> Vec<transcript::Event> {
     events
         .iter()
-        .map(|e| Event {
+        .map(|e| transcript::Event {
             at_ms: e.at_ms,
             what: format!("[{connection}] {}", e.what),
         })

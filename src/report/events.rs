@@ -7,43 +7,53 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::campaign::{Progress, Report};
+use crate::campaign::{Event, Reporter};
 
-/// The events file of a campaign.
+/// The events file of a campaign: a reporter that writes each event as a line.
 pub struct Events {
     out: BufWriter<File>,
+    url: String,
     start: Instant,
     /// The first write that failed: reported once, at the end.
     failed: Option<std::io::Error>,
+    path: String,
 }
 
 impl Events {
     /// Creates (or empties) the file, so a path that cannot be written is known before the campaign.
-    pub fn create(path: &Path) -> std::io::Result<Events> {
+    pub fn create(path: &Path, url: &str) -> std::io::Result<Events> {
         Ok(Events {
             out: BufWriter::new(File::create(path)?),
+            url: url.to_string(),
             start: Instant::now(),
             failed: None,
+            path: path.display().to_string(),
         })
     }
+}
 
-    /// One event for each progress report of the campaign.
-    pub fn progress(&mut self, url: &str, progress: &Progress) {
-        let event = match progress {
-            Progress::Started {
+impl Reporter for Events {
+    fn on(&mut self, event: &Event<'_>) {
+        let line = match event {
+            Event::Started {
                 routes,
                 seed,
                 cases,
                 time,
             } => json!({
                 "event": "started",
-                "url": url,
+                "url": self.url,
                 "seed": seed,
                 "cases": cases,
                 "seconds": time.map(|t| t.as_secs_f64()),
                 "channels": routes.iter().map(|r| r.channel.id.as_str()).collect::<Vec<_>>(),
             }),
-            Progress::Played {
+            Event::Replayed { saved, fixed } => json!({
+                "event": "replayed",
+                "regression": saved,
+                "fixed": fixed,
+            }),
+            Event::Played {
                 index,
                 layer,
                 failed,
@@ -57,7 +67,7 @@ impl Events {
                 "done": done,
                 "findings": findings,
             }),
-            Progress::Shrinking {
+            Event::Shrinking {
                 check,
                 channel,
                 case_index,
@@ -67,45 +77,47 @@ impl Events {
                 "channel": channel,
                 "case_index": case_index,
             }),
-            Progress::Found(finding) => json!({ "event": "finding", "finding": finding }),
+            Event::Found(finding) => json!({ "event": "finding", "finding": finding }),
+            Event::Saved(finding) => json!({
+                "event": "saved",
+                "check": finding.check,
+                "channel": finding.channel,
+                "regression": finding.regression,
+                "standalone": finding.standalone,
+            }),
+            Event::Restarted { after_case, starts } => json!({
+                "event": "restarted",
+                "after_case": after_case,
+                "starts": starts,
+            }),
+            Event::Interrupted(interrupted) => json!({
+                "event": "interrupted",
+                "signal": interrupted.signal,
+                "cases": interrupted.cases,
+            }),
+            Event::Unreachable(why) => json!({ "event": "unreachable", "message": why }),
+            Event::Finished(report) => json!({
+                "event": "finished",
+                "cases": report.stats.cases,
+                "seconds": report.stats.seconds,
+                "findings": report.findings.len(),
+                "replayed": report.replayed,
+                "fixed": report.fixed,
+                "stopped": report.stopped,
+            }),
         };
-        self.write(event);
+        self.write(line);
     }
 
-    /// The last event of a campaign that could not start.
-    pub fn unreachable(mut self, why: &str) {
-        self.write(json!({ "event": "unreachable", "message": why }));
-    }
-
-    /// A `saved` event for each new finding saved, then the last event, with the report's
-    /// figures; returns the first write that failed, if any.
-    pub fn finish(mut self, report: &Report) -> std::io::Result<()> {
-        for finding in report.findings.iter().filter(|f| !f.replayed) {
-            if let Some(path) = &finding.regression {
-                self.write(json!({
-                    "event": "saved",
-                    "check": finding.check,
-                    "channel": finding.channel,
-                    "regression": path,
-                    "standalone": finding.standalone,
-                }));
-            }
-        }
-        self.write(json!({
-            "event": "finished",
-            "cases": report.stats.cases,
-            "seconds": report.stats.seconds,
-            "findings": report.findings.len(),
-            "replayed": report.replayed,
-            "fixed": report.fixed,
-            "stopped": report.stopped,
-        }));
-        match self.failed.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
+    fn problems(&self) -> Vec<String> {
+        match &self.failed {
+            Some(e) => vec![format!("cannot write {}: {e}", self.path)],
+            None => Vec::new(),
         }
     }
+}
 
+impl Events {
     fn write(&mut self, mut event: Value) {
         if self.failed.is_some() {
             return;

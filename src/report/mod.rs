@@ -9,18 +9,20 @@ use crate::checks::{Check, Level};
 mod events;
 mod html;
 mod junit;
+mod reporters;
 
 pub use events::Events;
 pub use html::{html, write_html};
 pub use junit::{junit, write_junit};
+pub use reporters::{Bar, File, Text};
 
 /// Most lines of a case or timeline shown in the text report.
 const SHOWN_LINES: usize = 24;
 
 /// A report file written beside the text report: its kind (`JSON`, `JUnit`, ...) and path.
-pub struct Written<'a> {
+pub struct Written {
     pub kind: &'static str,
-    pub path: &'a Path,
+    pub path: std::path::PathBuf,
 }
 
 /// The report as a person reads it at the end of a campaign: each finding, then the summary.

@@ -596,8 +596,16 @@ pub async fn campaign(addr: SocketAddr, settings: &Settings) -> Report {
 
 /// Runs a campaign on `target`, which must be reachable, within four minutes.
 pub async fn run(target: &Target, settings: &Settings) -> Report {
-    let mut quiet = |_: campaign::Progress| {};
-    let run = campaign::run(target, settings, &mut quiet);
+    run_with(target, settings, &mut |_: &campaign::Event| {}).await
+}
+
+/// `run`, with a reporter told the campaign's events.
+pub async fn run_with(
+    target: &Target,
+    settings: &Settings,
+    reporter: &mut dyn campaign::Reporter,
+) -> Report {
+    let run = campaign::run(target, settings, reporter);
     tokio::time::timeout(Duration::from_secs(240), run)
         .await
         .expect("the campaign ends in time")

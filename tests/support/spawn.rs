@@ -49,7 +49,7 @@ pub async fn spawned(command: &str, layers: &[Layer], tune: impl FnOnce(&mut Set
         startup: Duration::from_secs(20),
     });
     tune(&mut settings);
-    let mut quiet = |_: campaign::Progress| {};
+    let mut quiet = |_: &campaign::Event| {};
     let run = campaign::run(&target, &settings, &mut quiet);
     tokio::time::timeout(Duration::from_secs(300), run)
         .await
