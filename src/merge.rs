@@ -35,6 +35,7 @@ pub fn merge(paths: &[&Path]) -> Result<Value, String> {
     }
     let mut findings: Vec<Value> = Vec::new();
     let mut cases = 0;
+    let mut inputs = 0;
     let mut seconds: f64 = 0.0;
     let mut layers: BTreeMap<String, u64> = BTreeMap::new();
     let mut stopped: Vec<String> = Vec::new();
@@ -55,6 +56,7 @@ pub fn merge(paths: &[&Path]) -> Result<Value, String> {
         }
         let stats = &report["stats"];
         cases += stats["cases"].as_u64().unwrap_or(0);
+        inputs += stats["inputs"].as_u64().unwrap_or(0);
         seconds = seconds.max(stats["seconds"].as_f64().unwrap_or(0.0));
         for (layer, n) in stats["layers"].as_object().into_iter().flatten() {
             *layers.entry(layer.clone()).or_default() += n.as_u64().unwrap_or(0);
@@ -73,6 +75,7 @@ pub fn merge(paths: &[&Path]) -> Result<Value, String> {
         "findings": findings,
         "stats": {
             "cases": cases,
+            "inputs": inputs,
             "seconds": seconds,
             "cases_per_second": if seconds > 0.0 { cases as f64 / seconds } else { 0.0 },
             "layers": layers,

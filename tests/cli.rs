@@ -89,6 +89,13 @@ async fn a_clean_campaign_exits_0_and_writes_the_json_report() {
     assert_eq!(report["stats"]["cases"], 150);
     assert!(report["stats"]["seconds"].as_f64().unwrap() > 0.0);
     assert!(report["stats"]["cases_per_second"].as_f64().unwrap() > 0.0);
+    // Inputs are counted beside cases: a case sends one or more, a clean close none.
+    let (inputs, layers) = (&report["stats"]["inputs"], &report["stats"]["layers"]);
+    let disconnects = layers["disconnect"].as_u64().unwrap_or(0);
+    assert!(
+        inputs.as_u64().unwrap() >= 150 - disconnects,
+        "{inputs} inputs in 150 cases"
+    );
     // Not a terminal: status lines, but no progress bar drawn into the log.
     let err = stderr(&output);
     assert!(err.starts_with("wsfuzz: fuzzing "), "{err}");

@@ -209,6 +209,8 @@ pub struct Finding {
 #[derive(Clone, Debug, Serialize)]
 pub struct Stats {
     pub cases: u64,
+    /// The inputs judged: messages, frames and handshakes sent, over all cases.
+    pub inputs: u64,
     pub seconds: f64,
     pub cases_per_second: f64,
     /// Cases run on each layer.
@@ -368,6 +370,7 @@ async fn campaign(
     // Recent scenarios, in case a later one fails only on what they left behind.
     let mut history: VecDeque<Case> = VecDeque::new();
     let mut ran = 0;
+    let mut inputs = 0;
     let (mut replayed, mut fixed, mut not_replayed) = (0, Vec::new(), Vec::new());
     for saved in &settings.saved {
         if stop.is_stopped() {
@@ -469,6 +472,7 @@ async fn campaign(
         };
         let transcript = &connections[0];
         ran += 1;
+        inputs += case.inputs();
         *per_layer.entry(case.layer()).or_insert(0) += 1;
         if let Some((class, _)) = crate::gen::scale::of_index(index) {
             *per_scale.entry(class).or_insert(0) += 1;
@@ -762,6 +766,7 @@ async fn campaign(
         frame_shapes: shapes.len(),
         scale: per_scale,
         cases: ran,
+        inputs,
         seconds,
         cases_per_second: if seconds > 0.0 {
             ran as f64 / seconds

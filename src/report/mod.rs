@@ -83,6 +83,14 @@ pub fn summary(report: &Report, written: &[Written]) -> String {
         report.seed,
         tally(report)
     );
+    if stats.inputs > 0 {
+        let _ = writeln!(
+            out,
+            "  inputs:  {} messages, frames and handshakes judged ({:.0}/s)",
+            stats.inputs,
+            stats.inputs as f64 / stats.seconds.max(0.001)
+        );
+    }
     if !stats.layers.is_empty() {
         let per_layer: Vec<String> = stats
             .layers
