@@ -458,6 +458,9 @@ async fn campaign(
             break;
         }
         let case = case_at(&generator, settings, index);
+        if !schedule.admit(case.layer()) {
+            continue;
+        }
         let route = route_of(routes, &case);
         let before = match watched {
             Some(w) => Some(Before::take(&mut *w.lock().await)),

@@ -1,21 +1,37 @@
-//! Which case comes next: the campaign's own cases in order, and, in a campaign its time bounds, the scale classes, each reached at the start and then given a share of the time.
+//! Which case comes next: the campaign's own cases in order, and, in a campaign its time bounds, the scale classes, each reached at the start and then given a share of the time, and each layer a share of the time rather than of the cases.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Partition, Settings};
+use crate::case::Layer;
 use crate::gen::scale::{self, Scale};
 
 /// The share of a timed campaign's time the scale classes get once each has had its turn.
 const SCALE_SHARE: f64 = 0.3;
+
+/// How a campaign that runs for its time shares it between the layers. A case of a slow
+/// layer (a handshake the server never answers, a scenario of several clients) costs a
+/// hundred message cases: shared by cases, the slow layers would take all the time. The
+/// messages the server's own code reads get the largest part.
+const LAYER_SHARES: [(Layer, f64); 5] = [
+    (Layer::Messages, 0.4),
+    (Layer::Clients, 0.2),
+    (Layer::Frames, 0.15),
+    (Layer::Handshake, 0.15),
+    (Layer::Disconnect, 0.1),
+];
 
 pub(super) struct Schedule {
     cases: Box<dyn Iterator<Item = u64> + Send>,
     /// The scale classes in turn, with the turns each has had and the time they took.
     scales: Vec<(Scale, u64, Duration)>,
     partition: Partition,
-    /// The case being played, and since when.
-    playing: Option<(u64, Instant)>,
+    /// The case being played, its layer once admitted, and since when.
+    playing: Option<(u64, Option<Layer>, Instant)>,
     played_cases: u64,
+    /// In a campaign its time ends: the time each layer's cases took so far.
+    layers: Option<BTreeMap<Layer, Duration>>,
 }
 
 impl Schedule {
@@ -36,12 +52,53 @@ impl Schedule {
             partition: settings.partition,
             playing: None,
             played_cases: 0,
+            layers: (timed && settings.cases == Settings::UNTIL_TIME).then(BTreeMap::new),
         }
+    }
+
+    /// Whether the case just drawn, of `layer`, is played: in a campaign its time ends, only
+    /// while its layer has had no more than its share of the time the layers have had. A
+    /// case passed over is not played at all; its number stays its own, for `--case`.
+    pub fn admit(&mut self, layer: Layer) -> bool {
+        let Some((index, admitted, _)) = &mut self.playing else {
+            return true;
+        };
+        if scale::of_index(*index).is_some() {
+            return true;
+        }
+        let Some(layers) = &self.layers else {
+            return true;
+        };
+        let share = |l: Layer| {
+            LAYER_SHARES
+                .iter()
+                .find(|(of, _)| *of == l)
+                .map_or(0.0, |(_, share)| *share)
+        };
+        let spent = |l: Layer| layers.get(&l).map_or(0.0, Duration::as_secs_f64);
+        let total: f64 = layers.values().map(Duration::as_secs_f64).sum();
+        // Shared between the layers the campaign draws: those seen so far, and this one.
+        let shares: f64 = layers
+            .keys()
+            .chain(std::iter::once(&layer))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|&l| share(l))
+            .sum();
+        let fair = total * share(layer) / shares.max(f64::EPSILON);
+        // Within a hair of its share counts as within it: a layer drawn alone is always at
+        // its share, and rounding must not shut it out (a passed-over case adds no time).
+        if spent(layer) > fair * 1.01 + 0.001 {
+            self.playing = None;
+            return false;
+        }
+        *admitted = Some(layer);
+        true
     }
 
     /// The next case's number, `elapsed` into the campaign; `None` when the cases are done.
     pub fn next(&mut self, elapsed: Duration) -> Option<u64> {
-        if let Some((index, since)) = self.playing.take() {
+        if let Some((index, layer, since)) = self.playing.take() {
             match scale::of_index(index) {
                 Some((class, _)) => {
                     if let Some(entry) = self.scales.iter_mut().find(|(s, ..)| *s == class) {
@@ -49,6 +106,9 @@ impl Schedule {
                     }
                 }
                 None => self.played_cases += 1,
+            }
+            if let (Some(layer), Some(layers)) = (layer, &mut self.layers) {
+                *layers.entry(layer).or_default() += since.elapsed();
             }
         }
         let index = match self.scale_due(elapsed) {
@@ -60,7 +120,7 @@ impl Schedule {
             }
             None => self.cases.next()?,
         };
-        self.playing = Some((index, Instant::now()));
+        self.playing = Some((index, None, Instant::now()));
         Some(index)
     }
 
@@ -104,6 +164,46 @@ mod tests {
         assert_eq!(classes, Scale::ALL);
         // Then, with no time spent on them yet being all the time there was, cases.
         assert_eq!(schedule.next(Duration::ZERO), Some(1));
+    }
+
+    #[test]
+    fn a_campaign_its_time_ends_shares_the_time_between_layers() {
+        let settings = Settings {
+            cases: Settings::UNTIL_TIME,
+            time: Some(Duration::from_secs(60)),
+            ..Settings::default()
+        };
+        let mut schedule = Schedule::new(&settings, &[]);
+        let mut time = BTreeMap::new();
+        // A handshake case takes 100 times a message case; draws alternate between the two.
+        let cost = |l: Layer| match l {
+            Layer::Handshake => Duration::from_millis(100),
+            _ => Duration::from_millis(1),
+        };
+        for i in 0..20_000 {
+            schedule.next(Duration::ZERO).unwrap();
+            let layer = [Layer::Messages, Layer::Handshake][i % 2];
+            if schedule.admit(layer) {
+                *time.entry(layer).or_insert(Duration::ZERO) += cost(layer);
+                // What the case took, as the schedule measures it.
+                if let Some((_, _, since)) = &mut schedule.playing {
+                    *since -= cost(layer);
+                }
+            }
+        }
+        let ratio = time[&Layer::Messages].as_secs_f64() / time[&Layer::Handshake].as_secs_f64();
+        // 0.4 : 0.15 of the time, not half the cases each.
+        assert!((ratio - 0.4 / 0.15).abs() < 0.2, "{ratio}");
+
+        // A layer drawn alone is always played.
+        let mut schedule = Schedule::new(&settings, &[]);
+        for _ in 0..1000 {
+            schedule.next(Duration::ZERO).unwrap();
+            assert!(schedule.admit(Layer::Messages));
+            if let Some((_, _, since)) = &mut schedule.playing {
+                *since -= Duration::from_micros(1234);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! Benchmark: wsfuzz's throughput against a correct FastAPI prompt server, beside the Hypothesis property test a user would write instead.
+//!
+//! `cargo bench --bench throughput` (after `tests/run`, which installs the Python stack into
+//! target/calibration/venv). In one run, against one server
+//! (examples/fastapi_prompt_server.py on uvicorn):
+//! - the property test (benches/property_test.py): examples per second, one message each;
+//! - `wsfuzz fuzz --layers messages --time T`: inputs judged per second;
+//! - `wsfuzz fuzz --time T`, every layer: cases per second.
+//!
+//! It prints the rates and the ratio of the first two, and exits 1 when wsfuzz falls short of
+//! its targets: ten times the property test's inputs per second, and 100 cases per second.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The property test's examples per run.
+const EXAMPLES: u64 = 1500;
+/// Seconds of each wsfuzz campaign.
+const SECONDS: u64 = 15;
+const INPUTS_RATIO_TARGET: f64 = 10.0;
+const CASES_PER_SECOND_TARGET: f64 = 100.0;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/calibration/venv/bin/python");
+    if !python.exists() {
+        eprintln!(
+            "throughput: {} is missing; run tests/run once to install the Python stack",
+            python.display()
+        );
+        std::process::exit(2);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = Server::start(
+        &python,
+        &root.join("examples/fastapi_prompt_server.py"),
+        port,
+    );
+    let url = format!("ws://127.0.0.1:{port}");
+
+    let property = Command::new(&python)
+        .arg(root.join("benches/property_test.py"))
+        .args([&url, &EXAMPLES.to_string()])
+        .output()
+        .expect("the property test runs");
+    assert!(
+        property.status.success(),
+        "the property test fails: {}",
+        String::from_utf8_lossy(&property.stderr)
+    );
+    let timed: Value = serde_json::from_slice(&property.stdout).expect("its JSON line");
+    let property_rate = timed["examples"].as_f64().unwrap() / timed["seconds"].as_f64().unwrap();
+
+    let spec = root.join("specs/prompt-manager.asyncapi.yaml");
+    let messages = campaign(&url, &spec, &["--layers", "messages"]);
+    let all = campaign(&url, &spec, &[]);
+    drop(server);
+
+    let rate = |stats: &Value, of: &str| {
+        stats[of].as_f64().unwrap_or(0.0) / stats["seconds"].as_f64().unwrap_or(1.0)
+    };
+    let inputs_rate = rate(&messages, "inputs");
+    let cases_rate = rate(&all, "cases");
+    let ratio = inputs_rate / property_rate;
+    println!("against examples/fastapi_prompt_server.py on uvicorn, one run:");
+    println!("  Hypothesis + websockets property test  {property_rate:>8.0} inputs/s ({EXAMPLES} examples)");
+    println!(
+        "  wsfuzz, messages layer                 {inputs_rate:>8.0} inputs/s ({} cases, {} inputs in {:.1} s)",
+        messages["cases"], messages["inputs"], messages["seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "  wsfuzz, every layer                    {cases_rate:>8.0} cases/s  ({} cases in {:.1} s)",
+        all["cases"],
+        all["seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "  inputs per second, wsfuzz / property test: {ratio:.1}x (target {INPUTS_RATIO_TARGET}x)"
+    );
+    println!("  cases per second, every layer: {cases_rate:.0} (target {CASES_PER_SECOND_TARGET})");
+    if ratio < INPUTS_RATIO_TARGET || cases_rate < CASES_PER_SECOND_TARGET {
+        println!("  below target");
+        std::process::exit(1);
+    }
+}
+
+/// A timed campaign's `stats`, from its JSON report.
+fn campaign(url: &str, spec: &Path, extra: &[&str]) -> Value {
+    let json = std::env::temp_dir().join(format!("wsfuzz-throughput-{}.json", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
+        .args(["fuzz", url, "--spec"])
+        .arg(spec)
+        .args([
+            "--time",
+            &SECONDS.to_string(),
+            "--seed",
+            "1",
+            "--no-regressions",
+            "--json",
+        ])
+        .arg(&json)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("wsfuzz runs");
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "wsfuzz {extra:?}: {status}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    report["stats"].clone()
+}
+
+/// The server under test, stopped when dropped.
+struct Server(Child);
+
+impl Server {
+    fn start(python: &PathBuf, script: &Path, port: u16) -> Server {
+        let child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let server = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server listens within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
