@@ -39,10 +39,14 @@
 //!   its CPU, memory and descriptors read from `/proc`.
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails;
 //!   a size of scale is searched for the server's edge instead.
-//! - [`campaign`]: the loop tying these together, with statistics and reproductions; its
-//!   `schedule` gives the classes of scale their turns in a timed campaign, and its `replay`
-//!   re-runs a failure to confirm and shrink it, on a fresh target where needed.
-//! - [`report`]: the text report and its summary, and JSON, JUnit XML, HTML and JSON Lines events.
+//! - [`campaign`]: the loop tying these together, with statistics and reproductions. It tells
+//!   what happens as one stream of [`campaign::Event`]s to [`campaign::Reporter`]s; a
+//!   [`campaign::Stop`] (a signal, the end of `--time`) ends every wait within it. Its
+//!   `schedule` gives the classes of scale their turns and the layers their shares of a timed
+//!   campaign, and its `replay` re-runs a failure to confirm and shrink it, on a fresh target
+//!   where needed. Cases of messages in a row share connections ([`runner::Pool`]).
+//! - [`report`]: the reporters of those events: the progress bar, the text report and its
+//!   summary, JSON, JUnit XML, HTML and JSON Lines; [`regressions::Saver`] saves each finding.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
 //! - [`connect`]: the manual client of `wsfuzz connect`.
 //! - [`config`]: `wsfuzz.toml`, the flags a team runs every time.

@@ -33,6 +33,12 @@ pub struct Transcript {
     /// resource, so what it holds after the case is not the case's doing alone.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub crowded: bool,
+    /// The messages cases before this one played on its connection, kept open for it.
+    #[serde(skip)]
+    pub earlier_on_connection: Vec<crate::case::Step>,
+    /// Whether the case's connection was kept open for the next case, not closed.
+    #[serde(skip)]
+    pub kept_open: bool,
     pub events: Vec<Event>,
 }
 
@@ -50,6 +56,8 @@ impl Transcript {
             clients: Vec::new(),
             revisit: None,
             crowded: false,
+            earlier_on_connection: Vec::new(),
+            kept_open: false,
             events: Vec::new(),
         }
     }

@@ -234,3 +234,39 @@ async fn a_near_miss_the_server_takes_is_found_with_the_constraint_it_let_throug
         finding.expected
     );
 }
+
+/// Cases of messages in a row share a connection; a failure that shows only after the
+/// messages of cases before it on that connection is shrunk with them: the minimal case is
+/// one connection with one message past the quota, however the cases were cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_earlier_cases_on_a_kept_connection_is_shrunk_with_them() {
+    let addr = support::start(Flaw::QuotaPerConnection).await;
+    let mut settings = support::settings(3, 150);
+    settings.layers = vec![wsfuzz::case::Layer::Messages];
+    // Dropping messages comes first in shrinking; simpler payloads are not the point here.
+    settings.shrink.attempts = 60;
+    let report = support::campaign(addr, &settings).await;
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| !f.flaky)
+        .unwrap_or_else(|| panic!("a finding\n{}", wsfuzz::report::text(&report)));
+    let sends = finding
+        .case
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Send(_)))
+        .count();
+    assert_eq!(
+        sends,
+        support::QUOTA + 1,
+        "{}",
+        wsfuzz::report::text(&report)
+    );
+    // Each of the campaign's cases alone is within the quota: only a kept connection meets it.
+    assert!(
+        report.stats.inputs > report.stats.cases,
+        "{:?}",
+        report.stats
+    );
+}

@@ -13,7 +13,7 @@ use crate::checks::process::{self, Excess, Ledger, Limits};
 use crate::checks::{judge, Check, Level, Needs, Observed, Selection};
 use crate::gen::Generator;
 use crate::regressions::Saved;
-use crate::runner::{probe, run_case, Bystander, Timing};
+use crate::runner::{probe, run_case, run_case_in, Bystander, Pool, Timing};
 use crate::shrink::{Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::{self, Connect, Probe, Response, Transcript};
@@ -406,6 +406,7 @@ async fn campaign(
             stop,
             watched,
             history: &[],
+            on_connection: &[],
             from_scratch: AtomicBool::new(false),
         };
         let Some(first) = bench.rerun(property, case).await else {
@@ -453,6 +454,8 @@ async fn campaign(
         findings.push(finding);
     }
     let mut schedule = schedule::Schedule::new(settings, generator.scales());
+    // Cases played together (`--clients`) each keep to connections of their own.
+    let pool = (settings.clients <= 1).then(Pool::default);
     while let Some(index) = schedule.next(started.elapsed()) {
         if stop.is_stopped() {
             break;
@@ -467,8 +470,21 @@ async fn campaign(
             None => None,
         };
         // A case the stop cuts short is not counted: it was neither played out nor judged.
+        // A connection is kept from one case of messages to the next only while such cases
+        // follow each other: other layers meet the server as they always did.
+        if case.layer() != Layer::Messages {
+            if let Some(pool) = &pool {
+                pool.clear(settings.timing).await;
+            }
+        }
         let Some(connections) = stop
-            .or(Box::pin(play_all(target, route, &case, settings.timing)))
+            .or(Box::pin(play_all(
+                target,
+                route,
+                &case,
+                settings.timing,
+                pool.as_ref(),
+            )))
             .await
         else {
             break;
@@ -584,6 +600,10 @@ async fn campaign(
         let minimized = !failures.is_empty();
         if minimized {
             *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
+            // Re-runs start from fresh connections; the kept one would only idle meanwhile.
+            if let Some(pool) = &pool {
+                pool.clear(settings.timing).await;
+            }
         }
         // When the case failed: what a user waits for, shrinking aside.
         let detected = started.elapsed();
@@ -660,6 +680,7 @@ async fn campaign(
                 stop,
                 watched,
                 history: &earlier,
+                on_connection: &transcript.earlier_on_connection,
                 from_scratch: AtomicBool::new(false),
             };
             let budget = shrink_budget(settings, shrinking);
@@ -749,6 +770,9 @@ async fn campaign(
             ));
             break;
         }
+    }
+    if let Some(pool) = &pool {
+        pool.clear(settings.timing).await;
     }
     let interrupted = stop
         .signal()
@@ -1002,12 +1026,20 @@ fn from_connection(case: &Case, k: usize) -> Cow<'_, Case> {
 /// Runs a case and probes the server afterwards; below the messages, a bystander client
 /// stays connected through the case to show whether others suffer from it.
 async fn play(target: &Target, route: &Route, case: &Case, timing: Timing) -> Transcript {
-    play_all(target, route, case, timing).await.swap_remove(0)
+    play_all(target, route, case, timing, None)
+        .await
+        .swap_remove(0)
 }
 
 /// `play` for a case and those alongside it, all at once: a transcript for each connection,
 /// the case's own first, with the timeline of all of them interleaved.
-async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -> Vec<Transcript> {
+async fn play_all(
+    target: &Target,
+    route: &Route,
+    case: &Case,
+    timing: Timing,
+    pool: Option<&Pool>,
+) -> Vec<Transcript> {
     for earlier in &case.before {
         let channel = &route_of(&target.routes, earlier).channel;
         run_case(target, channel, earlier, timing).await;
@@ -1025,13 +1057,19 @@ async fn play_all(target: &Target, route: &Route, case: &Case, timing: Timing) -
         )
     });
     let (mut transcript, mut others) = tokio::join!(
-        run_case(target, &route.channel, case, timing),
+        run_case_in(target, &route.channel, case, timing, pool),
         futures_util::future::join_all(others)
     );
     if let (Some(bystander), Some(wire)) = (bystander, transcript.wire.as_mut()) {
         wire.bystander = Some(bystander.still_served(timing).await);
     }
-    let mut probed = probe(target, &route.channel, &route.probe_endpoint(), timing).await;
+    // A case whose connection stays open for the next has no close for a probe to follow:
+    // its read back, a fresh connection made after its last message, showed the server
+    // serving. Any other case is followed by a probe.
+    let mut probed = match (&transcript.revisit, transcript.kept_open) {
+        (Some(Response::Text { .. }), true) => Probe::Answered,
+        _ => probe(target, &route.channel, &route.probe_endpoint(), timing).await,
+    };
     // The read back of the case's resource is a fresh connection too: one that got no
     // answer in time saw the server unresponsive, however soon it came back for the probe.
     if let (Some(Response::Silent { waited_ms }), Probe::Answered) = (&transcript.revisit, &probed)

@@ -66,6 +66,8 @@ pub(super) struct Bench<'a> {
     pub watched: Option<&'a tokio::sync::Mutex<Watched>>,
     /// Scenarios and message cases played before the failing one on a started target, oldest first.
     pub history: &'a [Case],
+    /// The messages played before the failing case on the connection it was played on.
+    pub on_connection: &'a [crate::case::Step],
     /// Whether every re-run of a message case starts from a fresh target: set while shrinking
     /// a failure that shows only after earlier cases, so that only what the candidate itself
     /// plays counts.
@@ -321,6 +323,21 @@ impl Bench<'_> {
             if attempt(combined.clone()).await {
                 reproduced = true;
                 case = combined;
+            }
+        }
+        // A case played on a connection kept from the cases before may fail only after their
+        // messages: played after them on one connection, they are the case to shrink.
+        if !reproduced && !target_down && !unconfirmed && !self.on_connection.is_empty() {
+            let mut after = case.clone();
+            after.steps = self
+                .on_connection
+                .iter()
+                .chain(&case.steps)
+                .cloned()
+                .collect();
+            if attempt(after.clone()).await {
+                reproduced = true;
+                case = after;
             }
         }
         let original_steps = case.steps.len();

@@ -1013,6 +1013,8 @@ mod tests {
             clients: Vec::new(),
             revisit: None,
             crowded: false,
+            earlier_on_connection: Vec::new(),
+            kept_open: false,
             events: Vec::new(),
         };
         judge(&Observed {
@@ -1208,6 +1210,8 @@ mod tests {
             clients: Vec::new(),
             revisit: None,
             crowded: false,
+            earlier_on_connection: Vec::new(),
+            kept_open: false,
             events: vec![],
         };
         let found: Vec<_> = judge(&Observed {

@@ -327,17 +327,29 @@ fn answers<'c>(channel: &'c Channel, expectation: &Expectation) -> Vec<&'c spec:
         .collect()
 }
 
-/// Plays `case` on `channel` of `target`, then probes the server with a fresh connection.
+/// Plays `case` on `channel` of `target`, on connections of its own.
 pub async fn run_case(
     target: &Target,
     channel: &Channel,
     case: &Case,
     timing: Timing,
 ) -> Transcript {
+    run_case_in(target, channel, case, timing, None).await
+}
+
+/// `run_case`; a case of messages that can goes on a connection kept in `pool` by the one
+/// before it, and leaves its own there for the next.
+pub async fn run_case_in(
+    target: &Target,
+    channel: &Channel,
+    case: &Case,
+    timing: Timing,
+    pool: Option<&Pool>,
+) -> Transcript {
     let stretch = case.handshake.as_ref().and_then(|h| h.stretch.as_ref());
     let mut transcript = match (case.layer(), stretch) {
         (_, Some(stretch)) => ladder::run(target, channel, case, stretch, timing).await,
-        (Layer::Messages, _) => messages(target, channel, case, timing).await,
+        (Layer::Messages, _) => messages(target, channel, case, timing, pool).await,
         (Layer::Clients, _) => clients::run(target, channel, case, timing).await,
         _ => raw::run(target, channel, case, timing).await,
     };
@@ -352,25 +364,53 @@ pub async fn run_case(
 }
 
 /// Plays a case of messages through a conforming client.
-async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timing) -> Transcript {
+async fn messages(
+    target: &Target,
+    channel: &Channel,
+    case: &Case,
+    timing: Timing,
+    pool: Option<&Pool>,
+) -> Transcript {
     let url = target.url(&case.endpoint);
     let mut log = Log::new();
     let admission = channel.admits(&case.endpoint.params);
     let mut transcript = Transcript::new(url.clone(), admission);
-    log.push(format!("connect {}", crate::case::abbreviate(&url)));
-    match open(&url, target, case.credentials, timing).await {
+    let pool = pool.filter(|_| Pool::fits(case, admission));
+    let parked = match pool {
+        Some(pool) => pool.take(&url, timing).await,
+        None => None,
+    };
+    let (opened, greeted) = match parked {
+        Some(parked) => {
+            log.push(format!(
+                "connection to {} kept from the cases before ({} messages on it)",
+                crate::case::abbreviate(&url),
+                parked.steps.len()
+            ));
+            transcript.earlier_on_connection = parked.steps;
+            (Ok(parked.socket), Some(parked.greeting))
+        }
+        None => {
+            log.push(format!("connect {}", crate::case::abbreviate(&url)));
+            (open(&url, target, case.credentials, timing).await, None)
+        }
+    };
+    match opened {
         Err(outcome) => {
             log.push(format!("handshake: {outcome:?}"));
             transcript.connect = outcome;
         }
         Ok(mut socket) => {
-            log.push("← 101 Switching Protocols");
+            if greeted.is_none() {
+                log.push("← 101 Switching Protocols");
+            }
             let open = play(
                 &mut socket,
                 channel,
                 case,
                 admission,
                 timing,
+                greeted,
                 &mut transcript,
                 &mut log,
             )
@@ -382,7 +422,37 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
                 let endpoint = &case.endpoint;
                 transcript.revisit = Some(revisit(target, channel, endpoint, timing).await);
             }
-            leave(&mut socket, channel, open, timing, &mut log).await;
+            // A resource someone else is using leaves no state the next case could start
+            // from: its connection is closed, as any other.
+            let keep = match pool.filter(|_| open && Pool::settled(&transcript)) {
+                Some(_) => {
+                    caught_up(&mut socket, channel, timing, &mut log).await && log.passed_over == 0
+                }
+                None => false,
+            };
+            match pool.filter(|_| keep) {
+                Some(pool) => {
+                    let mut steps = std::mem::take(&mut transcript.earlier_on_connection);
+                    transcript.earlier_on_connection.clone_from(&steps);
+                    steps.extend(case.steps.iter().cloned());
+                    // What the resource holds now, for the next case on this connection to
+                    // start from: the read back, if this case wrote, else what it started from.
+                    let holds = transcript.revisit.clone().or(transcript.greeting.clone());
+                    transcript.kept_open = true;
+                    pool.park(
+                        Parked {
+                            url,
+                            socket,
+                            greeting: holds,
+                            since: Instant::now(),
+                            steps,
+                        },
+                        timing,
+                    )
+                    .await;
+                }
+                None => leave(&mut socket, channel, open, timing, &mut log).await,
+            }
         }
     }
     transcript
@@ -396,17 +466,22 @@ async fn messages(target: &Target, channel: &Channel, case: &Case, timing: Timin
     transcript
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn play(
     socket: &mut Socket,
     channel: &Channel,
     case: &Case,
     admission: Admission,
     timing: Timing,
+    // On a connection kept from cases before: what it got first, read then.
+    greeted: Option<Option<Response>>,
     transcript: &mut Transcript,
     log: &mut Log,
 ) -> bool {
     let mut open = true;
-    if channel.speaks_first(admission) {
+    if let Some(greeting) = greeted {
+        transcript.greeting = greeting;
+    } else if channel.speaks_first(admission) {
         let pushed = broadcasts_of(channel, channel.greeting.iter().collect());
         let first = next_response(socket, timing.timeout, log, &pushed).await;
         // A late greeting would be taken for the first step's answer: stop after a silence too.
@@ -476,6 +551,136 @@ async fn play(
         });
     }
     open
+}
+
+/// Connections kept open after cases of messages, one for each endpoint, for the next case on
+/// the same endpoint: a campaign then pays one handshake for a run of cases, not one for each.
+/// Only a case that
+/// left nothing in flight leaves its connection (every message it sent was answered as
+/// promised), so the next case's answers are its own; and the messages played on it are
+/// kept, so that a failure that shows only after them can be shrunk with them.
+#[derive(Default)]
+pub struct Pool(tokio::sync::Mutex<std::collections::HashMap<String, Parked>>);
+
+struct Parked {
+    url: String,
+    socket: Socket,
+    /// What the resource held when last read on its behalf: the greeting, or the read back
+    /// of the last case that wrote.
+    greeting: Option<Response>,
+    since: Instant,
+    steps: Vec<Step>,
+}
+
+impl Pool {
+    /// Messages played on one connection at most, before a fresh one.
+    const STEPS: usize = 64;
+    /// How long a connection waits for its next case at most: past it, a server's idle
+    /// time-out could close it under the next case.
+    const IDLE: Duration = Duration::from_secs(2);
+    /// Endpoints with a connection kept at most.
+    const ENDPOINTS: usize = 16;
+
+    /// Whether a case can go on a kept connection: plain messages, on an endpoint the server
+    /// accepts, with the campaign's own credentials and no one alongside.
+    fn fits(case: &Case, admission: Admission) -> bool {
+        case.handshake.is_none()
+            && case.credentials.is_none()
+            && case.alongside.is_empty()
+            && case.before.is_empty()
+            && admission == Admission::Accept
+    }
+
+    /// Whether a case left its connection with nothing in flight: every step answered.
+    fn settled(transcript: &Transcript) -> bool {
+        let answered = |r: &StepRecord| {
+            !matches!(r.expectation, Expectation::Anything)
+                && matches!(r.response, Response::Text { .. } | Response::Binary { .. })
+        };
+        transcript.steps.iter().all(answered)
+            && transcript.earlier_on_connection.len() + transcript.steps.len() < Pool::STEPS
+    }
+
+    /// The connection kept for `url`, if one is, has been idle only a moment, and has
+    /// nothing waiting on it (a broadcast, a close); one that has is closed.
+    async fn take(&self, url: &str, timing: Timing) -> Option<Parked> {
+        let mut parked = self.0.lock().await.remove(url)?;
+        // Polled once, not waited on: a timer of zero still waits for the timer's next tick.
+        let quiet = futures_util::FutureExt::now_or_never(parked.socket.next()).is_none();
+        if quiet && parked.since.elapsed() < Pool::IDLE {
+            return Some(parked);
+        }
+        close_quietly(&mut parked.socket, timing).await;
+        None
+    }
+
+    async fn park(&self, parked: Parked, timing: Timing) {
+        let mut kept = self.0.lock().await;
+        let mut old = kept.insert(parked.url.clone(), parked);
+        if kept.len() > Pool::ENDPOINTS {
+            let idlest = kept
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(url, _)| url.clone());
+            old = idlest.and_then(|url| kept.remove(&url));
+        }
+        drop(kept);
+        if let Some(mut old) = old {
+            close_quietly(&mut old.socket, timing).await;
+        }
+    }
+
+    /// Closes every kept connection.
+    pub async fn clear(&self, timing: Timing) {
+        let kept: Vec<Parked> = self.0.lock().await.drain().map(|(_, p)| p).collect();
+        for mut parked in kept {
+            close_quietly(&mut parked.socket, timing).await;
+        }
+    }
+}
+
+/// Whether the server has sent all it had for this connection: a ping's pong comes after
+/// anything the server sent before it, so broadcasts of others' writes are read (and passed
+/// over, the case marked crowded) as a closing handshake would read them. Anything else, or
+/// no pong in time, and the connection is not kept.
+async fn caught_up(socket: &mut Socket, channel: &Channel, timing: Timing, log: &mut Log) -> bool {
+    const MARK: &[u8] = b"wsfuzz: caught up?";
+    if !matches!(
+        timeout(timing.timeout, socket.send(Message::Ping(MARK.into()))).await,
+        Ok(Ok(()))
+    ) {
+        return false;
+    }
+    let others = broadcasts_of(channel, Vec::new());
+    let deadline = tokio::time::Instant::now() + timing.timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Message::Pong(payload)))) if payload.as_ref() == MARK => return true,
+            Ok(Some(Ok(Message::Pong(_) | Message::Ping(_)))) => continue,
+            Ok(Some(Ok(Message::Text(text)))) if others(&text) => {
+                log.passed_over += 1;
+                log.push(format!(
+                    "← {} (for other clients; passed over)",
+                    crate::case::abbreviate(&text)
+                ));
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// A closing handshake no one judges, bounded by the time-out.
+async fn close_quietly(socket: &mut Socket, timing: Timing) {
+    let close = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
+    let _ = timeout(timing.timeout, async {
+        if socket.close(Some(close)).await.is_ok() {
+            while let Some(Ok(_)) = socket.next().await {}
+        }
+    })
+    .await;
 }
 
 /// Ends the case's connection: a closing handshake if it is still open.

@@ -80,7 +80,13 @@ pub enum Flaw {
     /// Takes an `update` whose content is a number, and stores it: from then on every
     /// connection to that prompt is dropped at once (its greeting cannot be written).
     BreaksOnNumberContent,
+    /// Answers only the first 12 messages of a connection (a per-connection quota gone
+    /// wrong): a client that keeps its connection meets silence, one message a connection never.
+    QuotaPerConnection,
 }
+
+/// Messages a `QuotaPerConnection` server answers on one connection.
+pub const QUOTA: usize = 12;
 
 /// The one token the servers that check tokens let in, and the site they serve.
 pub const TOKEN: &str = "Bearer let-me-in";
@@ -303,6 +309,7 @@ async fn serve(
         .or_default()
         .push((me, queue));
     let mut closed = false;
+    let mut received = 0;
     loop {
         let message = tokio::select! {
             Some(text) = pushed.recv() => {
@@ -345,6 +352,10 @@ async fn serve(
         }
         if text.len() > LIMIT {
             return close(&mut ws, 1009, "message too large").await;
+        }
+        received += 1;
+        if flaw == Flaw::QuotaPerConnection && received > QUOTA {
+            continue;
         }
         if flaw == Flaw::RaceOnConcurrentSave && saves(&text) {
             if SAVING.swap(true, std::sync::atomic::Ordering::SeqCst) {
