@@ -472,10 +472,8 @@ async fn campaign(
         // A case the stop cuts short is not counted: it was neither played out nor judged.
         // A connection is kept from one case of messages to the next only while such cases
         // follow each other: other layers meet the server as they always did.
-        if case.layer() != Layer::Messages {
-            if let Some(pool) = &pool {
-                pool.clear(settings.timing).await;
-            }
+        if let Some(pool) = pool.as_ref().filter(|_| case.layer() != Layer::Messages) {
+            stop.or(pool.clear(settings.timing)).await;
         }
         let Some(connections) = stop
             .or(Box::pin(play_all(
@@ -602,7 +600,7 @@ async fn campaign(
             *failed_per_layer.entry(case.layer()).or_insert(0) += 1;
             // Re-runs start from fresh connections; the kept one would only idle meanwhile.
             if let Some(pool) = &pool {
-                pool.clear(settings.timing).await;
+                stop.or(pool.clear(settings.timing)).await;
             }
         }
         // When the case failed: what a user waits for, shrinking aside.
@@ -771,8 +769,9 @@ async fn campaign(
             break;
         }
     }
+    // Kept connections are closed cleanly, unless a stop asks for speed: then they are dropped.
     if let Some(pool) = &pool {
-        pool.clear(settings.timing).await;
+        stop.or(pool.clear(settings.timing)).await;
     }
     let interrupted = stop
         .signal()

@@ -630,12 +630,14 @@ impl Pool {
         }
     }
 
-    /// Closes every kept connection.
+    /// Closes every kept connection, all at once: within the time-out, whatever the server.
     pub async fn clear(&self, timing: Timing) {
         let kept: Vec<Parked> = self.0.lock().await.drain().map(|(_, p)| p).collect();
-        for mut parked in kept {
-            close_quietly(&mut parked.socket, timing).await;
-        }
+        futures_util::future::join_all(
+            kept.into_iter()
+                .map(|mut parked| async move { close_quietly(&mut parked.socket, timing).await }),
+        )
+        .await;
     }
 }
 
