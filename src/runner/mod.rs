@@ -555,10 +555,9 @@ async fn play(
 
 /// Connections kept open after cases of messages, one for each endpoint, for the next case on
 /// the same endpoint: a campaign then pays one handshake for a run of cases, not one for each.
-/// Only a case that
-/// left nothing in flight leaves its connection (every message it sent was answered as
-/// promised), so the next case's answers are its own; and the messages played on it are
-/// kept, so that a failure that shows only after them can be shrunk with them.
+/// Only a case that left nothing in flight leaves its connection (every message it sent was
+/// answered as promised), so the next case's answers are its own; and the messages played on
+/// it are kept, so that a failure that shows only after them can be shrunk with them.
 #[derive(Default)]
 pub struct Pool(tokio::sync::Mutex<std::collections::HashMap<String, Parked>>);
 
