@@ -157,6 +157,10 @@ pub struct WireRecord {
     /// Whether the request sent is a WebSocket upgrade at all; if not, the server may answer
     /// it as any HTTP request, or close it.
     pub upgrade: bool,
+    /// How the request sent is past the size servers commonly take, if it is (see
+    /// [`crate::wire::handshake::Handshake::oversized`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversized: Option<String>,
     pub answer: Answer,
     /// What the client's frames oblige the server to do.
     pub obligation: Obligation,

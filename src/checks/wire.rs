@@ -50,10 +50,16 @@ pub(super) fn handshake_refused_cleanly(o: &Observed) -> Option<Failure> {
         // §4.2.1: a WebSocket handshake the server will not take gets an HTTP error answer.
         answer => answer.to_string(),
     };
+    // A request past common size limits may have met a limit first: said, so that a reader
+    // does not chase the refusal alone.
+    let past = match &w.oversized {
+        Some(size) => format!("; it also has {size}, for which 431 is the answer"),
+        None => String::new(),
+    };
     failure(
         &super::HANDSHAKE_REFUSED_CLEANLY,
         None,
-        format!("an HTTP error answer, not 101 (the request must be refused: {why})"),
+        format!("an HTTP error answer, not 101 (the request must be refused: {why}{past})"),
         actual,
     )
 }

@@ -80,6 +80,7 @@ pub(super) async fn run(
     transcript.wire = Some(WireRecord {
         must_refuse: None,
         upgrade: true,
+        oversized: None,
         answer: Answer::NotAwaited,
         obligation: Obligation::KeepOpen,
         after: Response::Skipped,

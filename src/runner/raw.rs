@@ -54,6 +54,7 @@ pub(super) async fn run(
     let mut record = WireRecord {
         must_refuse: handshake.must_refuse(),
         upgrade: handshake.not_an_upgrade().is_none(),
+        oversized: handshake.oversized(),
         answer: Answer::NotAwaited,
         obligation: Obligation::KeepOpen,
         after: Response::Skipped,
@@ -438,7 +439,15 @@ impl Conn<'_> {
 
     /// Reads the handshake answer and checks a 101 against RFC 6455 §4.2.2.
     async fn answer(&mut self, handshake: &Handshake, record: &mut WireRecord) -> Answer {
-        let deadline = Instant::now() + self.timing.timeout;
+        // A request past common size limits that is otherwise one a server may take can go
+        // unanswered, and no check judges that silence: it is listened to as a message no
+        // reply is promised for. One the server must refuse is waited on in full.
+        let judged = record.must_refuse.is_some() && record.upgrade;
+        let wait = match record.oversized.is_some() && !judged {
+            true => self.timing.quiet,
+            false => self.timing.timeout,
+        };
+        let deadline = Instant::now() + wait;
         let mut bytes = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
@@ -483,7 +492,7 @@ impl Conn<'_> {
             match timeout_at(deadline, self.stream.read(&mut buf)).await {
                 Err(_) => {
                     return Answer::Silent {
-                        waited_ms: self.timing.timeout.as_millis() as u64,
+                        waited_ms: wait.as_millis() as u64,
                     }
                 }
                 Ok(Ok(0)) => {

@@ -304,6 +304,32 @@ impl Handshake {
         None
     }
 
+    /// Why this request is past the size servers commonly take, if it is: more header fields,
+    /// or more header bytes, than the smallest of the common limits (100 fields, as aiohttp and
+    /// Go take; 8 KiB, as nginx and websockets take per block or line). A server may answer
+    /// such a request 431 (RFC 6585), close it, or leave it unanswered as the flood it may be.
+    pub fn oversized(&self) -> Option<String> {
+        const FIELDS: usize = 100;
+        const BYTES: usize = 8 << 10;
+        let bytes: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        if self.headers.len() > FIELDS {
+            Some(format!(
+                "{} header fields, past the {FIELDS} servers commonly take",
+                self.headers.len()
+            ))
+        } else if bytes > BYTES {
+            Some(format!(
+                "{bytes} bytes of headers, past the 8 KiB servers commonly take"
+            ))
+        } else {
+            None
+        }
+    }
+
     /// The key the server must answer, when the request has exactly one.
     pub fn key(&self) -> Option<&str> {
         match self.values("Sec-WebSocket-Key").as_slice() {
@@ -381,6 +407,20 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
+    }
+
+    #[test]
+    fn requests_past_common_limits_are_oversized() {
+        let mut h = Handshake::standard();
+        assert_eq!(h.oversized(), None);
+        h.headers
+            .extend((0..96).map(|i| (format!("X-{i}"), "v".to_string())));
+        assert_eq!(h.oversized(), None, "100 fields in all are within");
+        h.headers.push(("X-More".into(), "v".into()));
+        assert!(h.oversized().unwrap().contains("101 header fields"));
+        let mut long = Handshake::standard();
+        long.headers.push(("X-Long".into(), "v".repeat(8 << 10)));
+        assert!(long.oversized().unwrap().contains("bytes of headers"));
     }
 
     #[test]
