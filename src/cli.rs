@@ -6,16 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::campaign::Settings;
+use crate::campaign::{Campaign, Settings};
 use crate::case::Layer;
 use crate::checks::process::Limits;
-use crate::checks::{Check, Selection};
-use crate::credentials::Credentials;
-use crate::runner::Timing;
-use crate::shrink::Budget;
-use crate::spec::{Spec, TokenPlace};
-use crate::target::Target;
-use crate::watch::Spawn;
+use crate::checks::Check;
+use crate::credentials;
+use crate::spec::Spec;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -166,7 +162,7 @@ pub struct FuzzArgs {
     #[command(flatten)]
     pub access: Access,
     /// Seconds a spawned target may take to accept connections.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = crate::campaign::DEFAULT_STARTUP.as_secs_f64())]
     pub startup: f64,
     /// CPU seconds one case may cost a spawned target (or 20 times the median case, if more).
     #[arg(long, value_name = "SECS", default_value_t = 0.5)]
@@ -337,9 +333,9 @@ pub fn load_spec(path: &std::path::Path) -> Result<Spec, Misuse> {
 }
 
 impl FuzzArgs {
-    /// The credentials these flags (and the spec's security scheme and origin) give.
-    fn credentials(&self, spec: Option<&Spec>) -> Result<Credentials, Misuse> {
-        let mut credentials = Credentials::default();
+    /// The credentials these flags give, as flags give them.
+    fn access(&self) -> Result<credentials::Access, Misuse> {
+        let mut headers = Vec::new();
         for header in &self.access.headers {
             let (name, value) = header.split_once(':').ok_or_else(|| {
                 Misuse(format!(
@@ -347,9 +343,7 @@ impl FuzzArgs {
                     redacted_name(header, ':')
                 ))
             })?;
-            credentials
-                .headers
-                .push((name.trim().to_string(), value.trim().to_string()));
+            headers.push((name.trim().to_string(), value.trim().to_string()));
         }
         let pairs = |list: &[String], flag: &str| -> Result<Vec<(String, String)>, Misuse> {
             list.iter()
@@ -365,234 +359,65 @@ impl FuzzArgs {
                 })
                 .collect()
         };
-        let mut cookies = pairs(&self.access.cookies, "--cookie")?;
-        credentials.query = pairs(&self.access.queries, "--query")?;
-        if let Some(token) = &self.access.token {
-            match spec.and_then(|s| s.token.clone()) {
-                None | Some(TokenPlace::Bearer) => credentials
-                    .headers
-                    .push(("Authorization".into(), format!("Bearer {token}"))),
-                Some(TokenPlace::Header(name)) => credentials.headers.push((name, token.clone())),
-                Some(TokenPlace::Query(name)) => credentials.query.push((name, token.clone())),
-                Some(TokenPlace::Cookie(name)) => cookies.push((name, token.clone())),
-            }
-        }
-        if !cookies.is_empty() {
-            let joined: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            credentials
-                .headers
-                .push(("Cookie".into(), joined.join("; ")));
-        }
-        if !self.access.subprotocols.is_empty() {
-            credentials.headers.push((
-                "Sec-WebSocket-Protocol".into(),
-                self.access.subprotocols.join(", "),
-            ));
-        }
-        for (name, value) in &credentials.headers {
-            use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(Misuse(format!("`{name}` is not a valid header name")));
-            }
-            if HeaderValue::from_str(value).is_err() {
-                return Err(Misuse(format!(
-                    "the value of header `{name}` has characters a header cannot hold"
-                )));
-            }
-        }
-        credentials.origin = self
-            .access
-            .origin
-            .clone()
-            .or_else(|| spec.and_then(|s| s.origin.clone()));
-        Ok(credentials)
+        Ok(credentials::Access {
+            headers,
+            cookies: pairs(&self.access.cookies, "--cookie")?,
+            query: pairs(&self.access.queries, "--query")?,
+            token: self.access.token.clone(),
+            subprotocols: self.access.subprotocols.clone(),
+            origin: self.access.origin.clone(),
+        })
     }
 
-    /// The target and settings of the campaign these flags ask for.
-    pub fn settings(&self) -> Result<(Target, Settings), Misuse> {
-        let spec = self.spec.as_deref().map(load_spec).transpose()?;
-        let uses_port = self.url.contains(PORT)
-            || self.spawn.as_deref().is_some_and(|c| c.contains(PORT))
-            || self
-                .access
-                .origin
-                .as_deref()
-                .is_some_and(|o| o.contains(PORT));
-        if uses_port && self.spawn.is_none() {
-            return Err(Misuse(format!(
-                "{PORT} in the URL needs --spawn, which picks the port"
-            )));
-        }
-        let port = if uses_port {
-            free_port()?.to_string()
-        } else {
-            String::new()
-        };
-        let url = self.url.replace(PORT, &port);
-        let mut target = Target::resolve(&url, spec.as_ref()).map_err(Misuse)?;
-        target.credentials = self.credentials(spec.as_ref())?;
-        // The site the server serves is on the port it was started on.
-        if let Some(origin) = &mut target.credentials.origin {
-            *origin = origin.replace(PORT, &port);
-        }
-        if self.access.ca_file.is_some() || self.access.insecure {
-            if target.tls.is_none() {
-                return Err(Misuse(
-                    "--ca-file and --insecure are for wss:// URLs".into(),
-                ));
-            }
-            target.tls = Some(
-                crate::tls::config(self.access.ca_file.as_deref(), self.access.insecure)
-                    .map_err(Misuse)?,
-            );
-        }
-        let timeout = seconds(self.timeout, "timeout")?;
-        let spawn = match &self.spawn {
-            Some(command) if command.trim().is_empty() => {
-                return Err(Misuse("--spawn needs a command".into()))
-            }
-            Some(command) => Some(Spawn {
-                command: command.replace(PORT, &port),
-                address: target.authority(),
-                startup: seconds(self.startup, "startup")?,
-            }),
-            None => None,
-        };
-        let mut command = format!("wsfuzz fuzz {}", crate::campaign::shell_quote(&self.url));
-        if let Some(spawn) = &self.spawn {
-            command.push_str(&format!(" --spawn {}", crate::campaign::shell_quote(spawn)));
-        }
-        if let Some(spec) = &self.spec {
-            command.push_str(&format!(
-                " --spec {}",
-                crate::campaign::shell_quote(&spec.display().to_string())
-            ));
-        }
-        if !self.layers.is_empty() {
-            let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
-            command.push_str(&format!(" --layers {}", names.join(",")));
-        }
-        // Credentials take part in every case; their values are not for printing.
-        for header in &self.access.headers {
-            let name = header.split_once(':').map_or(header.as_str(), |(n, _)| n);
-            command.push_str(&format!(
-                " --header {}",
-                crate::campaign::shell_quote(&format!("{name}: ***"))
-            ));
-        }
-        for (flag, pairs) in [
-            ("--cookie", &self.access.cookies),
-            ("--query", &self.access.queries),
-        ] {
-            for pair in pairs {
-                let name = pair.split_once('=').map_or(pair.as_str(), |(n, _)| n);
-                command.push_str(&format!(
-                    " {flag} {}",
-                    crate::campaign::shell_quote(&format!("{name}=***"))
-                ));
-            }
-        }
-        if self.access.token.is_some() {
-            command.push_str(" --token '***'");
-        }
-        for protocol in &self.access.subprotocols {
-            command.push_str(&format!(
-                " --subprotocol {}",
-                crate::campaign::shell_quote(protocol)
-            ));
-        }
-        if let Some(ca_file) = &self.access.ca_file {
-            command.push_str(&format!(
-                " --ca-file {}",
-                crate::campaign::shell_quote(&ca_file.display().to_string())
-            ));
-        }
-        if self.access.insecure {
-            command.push_str(" --insecure");
-        }
-        if let Some(origin) = &self.access.origin {
-            command.push_str(&format!(
-                " --origin {}",
-                crate::campaign::shell_quote(origin)
-            ));
-        }
-        // The limits shape which findings come up, so a reproduction repeats them.
-        let defaults = FuzzArgs::parse_defaults();
-        for (flag, given, default) in [
-            ("--startup", self.startup, defaults.startup),
-            ("--max-case-cpu", self.max_case_cpu, defaults.max_case_cpu),
-            (
-                "--max-memory-jump",
-                self.max_memory_jump as f64,
-                defaults.max_memory_jump as f64,
-            ),
-            (
-                "--max-memory-growth",
-                self.max_memory_growth as f64,
-                defaults.max_memory_growth as f64,
-            ),
-            (
-                "--max-fd-growth",
-                self.max_fd_growth as f64,
-                defaults.max_fd_growth as f64,
-            ),
-        ] {
-            if given != default {
-                command.push_str(&format!(" {flag} {given}"));
-            }
-        }
-        // `--case N` reproduces a case whatever part it was in: no --partition in the command.
-        if self.clients > 1 {
-            command.push_str(&format!(" --clients {}", self.clients));
-        }
-        if self.timeout != 2.0 {
-            command.push_str(&format!(" --timeout {}", self.timeout));
-        }
-        let settings = Settings {
-            cases: match (self.cases, self.time) {
+    /// The campaign these flags ask for: the library's own builder, so that flags, the
+    /// config file and code all set a campaign up the same way.
+    pub fn campaign(&self) -> Result<Campaign, Misuse> {
+        let setup = |e: crate::campaign::Error| Misuse(e.to_string());
+        let mut campaign = Campaign::new(&self.url)
+            .access(self.access()?)
+            .cases(match (self.cases, self.time) {
                 (Some(cases), _) => cases,
                 (None, Some(_)) => Settings::UNTIL_TIME,
                 (None, None) => Settings::default().cases,
-            },
-            time: self.time.map(|t| seconds(t, "time")).transpose()?,
-            seed: self.seed.unwrap_or_else(random_seed),
-            only_case: self.only_case,
-            timing: Timing {
-                timeout,
-                quiet: timeout.min(Duration::from_millis(200)),
-            },
-            shrink: Budget {
-                attempts: self.shrink_attempts,
-                ..Settings::default().shrink
-            },
-            recover: seconds(self.recover, "recover")?,
-            command,
-            layers: self.layers.clone(),
-            spawn,
-            clients: usize::from(self.clients),
-            partition: self.partition.unwrap_or(crate::campaign::Partition::WHOLE),
-            saved: match self.no_regressions {
-                true => Vec::new(),
-                // A directory not made yet holds nothing to replay.
-                false if !self.regressions.exists() => Vec::new(),
-                false => crate::regressions::load(&self.regressions).map_err(Misuse)?,
-            },
-            limits: Limits {
-                cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
-                memory_jump: mebibytes(self.max_memory_jump, "max-memory-jump")?,
-                memory_growth: mebibytes(self.max_memory_growth, "max-memory-growth")?,
-                fd_growth: self.max_fd_growth,
-                ..Limits::default()
-            },
-            checks: Selection {
-                only: self.checks.clone(),
-                exclude: self.exclude_checks.clone(),
-            },
-            strict: self.strict,
-            reshrink: self.shrink,
-            stop: crate::campaign::Stop::new(),
+            })
+            .seed(self.seed.unwrap_or_else(random_seed))
+            .layers(&self.layers)
+            .timeout(seconds(self.timeout, "timeout")?)
+            .clients(usize::from(self.clients))
+            .checks(&self.checks)
+            .exclude_checks(&self.exclude_checks)
+            .strict(self.strict);
+        if let Some(spec) = &self.spec {
+            campaign = campaign.spec_file(spec).map_err(setup)?;
+        }
+        if let Some(time) = self.time {
+            campaign = campaign.time(seconds(time, "time")?);
+        }
+        if let Some(command) = &self.spawn {
+            campaign = campaign.spawn(command, seconds(self.startup, "startup")?);
+        }
+        if self.access.ca_file.is_some() || self.access.insecure {
+            campaign = campaign.tls(self.access.ca_file.as_deref(), self.access.insecure);
+        }
+        if !self.no_regressions {
+            campaign = campaign.regressions(&self.regressions).map_err(setup)?;
+        }
+        let settings = campaign.settings_mut();
+        settings.only_case = self.only_case;
+        settings.shrink.attempts = self.shrink_attempts;
+        settings.recover = seconds(self.recover, "recover")?;
+        settings.partition = self.partition.unwrap_or(crate::campaign::Partition::WHOLE);
+        settings.reshrink = self.shrink;
+        settings.limits = Limits {
+            cpu: seconds(self.max_case_cpu, "max-case-cpu")?,
+            memory_jump: mebibytes(self.max_memory_jump, "max-memory-jump")?,
+            memory_growth: mebibytes(self.max_memory_growth, "max-memory-growth")?,
+            fd_growth: self.max_fd_growth,
+            ..Limits::default()
         };
-        Ok((target, settings))
+        // What cannot be set up is said now, before any report is begun.
+        campaign.target().map_err(setup)?;
+        Ok(campaign)
     }
 }
 
@@ -646,29 +471,6 @@ fn mebibytes(value: u64, flag: &str) -> Result<u64, Misuse> {
     value
         .checked_mul(1 << 20)
         .ok_or_else(|| Misuse(format!("--{flag} {value} is more memory than there is")))
-}
-
-impl FuzzArgs {
-    /// The flags' defaults, as clap has them.
-    fn parse_defaults() -> FuzzArgs {
-        match Cli::try_parse_from(["wsfuzz", "fuzz", "ws://x"]) {
-            Ok(Cli {
-                command: Command::Fuzz(args),
-            }) => args,
-            _ => unreachable!("the flags' own defaults parse"),
-        }
-    }
-}
-
-/// The placeholder for the port a spawned target listens on.
-const PORT: &str = "{port}";
-
-/// A port free now on the loopback interface, for a target wsfuzz starts.
-fn free_port() -> Result<u16, Misuse> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| Misuse(format!("cannot find a free port for {PORT}: {e}")))
 }
 
 /// A seed from the clock, for campaigns that do not name one; the report prints it.

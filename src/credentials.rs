@@ -16,6 +16,108 @@ pub struct Credentials {
     pub origin: Option<String>,
 }
 
+/// Credentials as a user gives them (a token, cookies, subprotocols apart), before the spec
+/// says where its token goes: what a campaign is set up with, and what its `Reproduce with:`
+/// command names (names only, never values).
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub headers: Vec<(String, String)>,
+    pub cookies: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    /// Sent where the spec's security scheme says, as a bearer token if it says nothing.
+    pub token: Option<String>,
+    pub subprotocols: Vec<String>,
+    /// The site's origin; without one, the spec's.
+    pub origin: Option<String>,
+}
+
+impl Access {
+    /// The credentials every handshake sends, given the spec; an error names a header whose
+    /// name or value no handshake can carry (never the value itself).
+    pub fn credentials(&self, spec: Option<&crate::spec::Spec>) -> Result<Credentials, String> {
+        use crate::spec::TokenPlace;
+        let mut credentials = Credentials {
+            headers: self.headers.clone(),
+            query: self.query.clone(),
+            origin: self
+                .origin
+                .clone()
+                .or_else(|| spec.and_then(|s| s.origin.clone())),
+        };
+        let mut cookies = self.cookies.clone();
+        if let Some(token) = &self.token {
+            match spec.and_then(|s| s.token.clone()) {
+                None | Some(TokenPlace::Bearer) => credentials
+                    .headers
+                    .push(("Authorization".into(), format!("Bearer {token}"))),
+                Some(TokenPlace::Header(name)) => credentials.headers.push((name, token.clone())),
+                Some(TokenPlace::Query(name)) => credentials.query.push((name, token.clone())),
+                Some(TokenPlace::Cookie(name)) => cookies.push((name, token.clone())),
+            }
+        }
+        if !cookies.is_empty() {
+            let joined: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            credentials
+                .headers
+                .push(("Cookie".into(), joined.join("; ")));
+        }
+        if !self.subprotocols.is_empty() {
+            credentials.headers.push((
+                "Sec-WebSocket-Protocol".into(),
+                self.subprotocols.join(", "),
+            ));
+        }
+        for (name, value) in &credentials.headers {
+            use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!("`{name}` is not a valid header name"));
+            }
+            if HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "the value of header `{name}` has characters a header cannot hold"
+                ));
+            }
+        }
+        Ok(credentials)
+    }
+
+    /// The flags that give these credentials again, each secret value shown as `***`.
+    pub fn flags(&self) -> Vec<String> {
+        let quote = crate::campaign::shell_quote;
+        let mut flags = Vec::new();
+        for (name, _) in &self.headers {
+            flags.push(format!("--header {}", quote(&format!("{name}: ***"))));
+        }
+        for (flag, pairs) in [("--cookie", &self.cookies), ("--query", &self.query)] {
+            for (name, _) in pairs {
+                flags.push(format!("{flag} {}", quote(&format!("{name}=***"))));
+            }
+        }
+        if self.token.is_some() {
+            flags.push("--token '***'".into());
+        }
+        for protocol in &self.subprotocols {
+            flags.push(format!("--subprotocol {}", quote(protocol)));
+        }
+        if let Some(origin) = &self.origin {
+            flags.push(format!("--origin {}", quote(origin)));
+        }
+        flags
+    }
+}
+
+/// Credentials already put together are given as they are: headers, query and origin.
+impl From<Credentials> for Access {
+    fn from(credentials: Credentials) -> Access {
+        Access {
+            headers: credentials.headers,
+            query: credentials.query,
+            origin: credentials.origin,
+            ..Access::default()
+        }
+    }
+}
+
 /// How a case changes the credentials, to see that the server checks them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,10 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use wsfuzz::campaign::{self, Reporter, Reporters};
+use wsfuzz::campaign;
 use wsfuzz::cli::{Cli, Command, FuzzArgs, Misuse};
 use wsfuzz::connect::{self, Outcome, Session};
-use wsfuzz::regressions::Saver;
 use wsfuzz::{report, server};
 
 /// Exit codes: 0 no errors (warnings alone pass unless `--strict`), 1 errors, 2 misuse, 3
@@ -106,38 +105,29 @@ async fn dispatch(command: Command) -> ExitCode {
 }
 
 async fn fuzz(args: FuzzArgs) -> ExitCode {
-    let (target, mut settings) = match args.settings() {
-        Ok(pair) => pair,
+    let mut campaign = match args.campaign() {
+        Ok(campaign) => campaign,
         Err(Misuse(e)) => return fail(MISUSE, &e),
     };
     // A signal stops the campaign, which still reports what it found and stops its target.
-    settings.stop = match campaign::Stop::on_signals() {
+    let stop = match campaign::Stop::on_signals() {
         Ok(stop) => stop,
         Err(e) => return fail(MISUSE, &format!("cannot listen for signals: {e}")),
     };
+    campaign = campaign.stop(stop.clone());
     // A report path that cannot be written is known before the campaign, not after it.
     for path in [&args.json, &args.junit, &args.html].into_iter().flatten() {
         if let Err(e) = writable(path) {
             return fail(MISUSE, &format!("cannot write {}: {e}", path.display()));
         }
     }
-    // Every output is a reporter of the campaign's events, told them in this order: the bar
-    // is cleared before the text is printed, and findings are saved before others see them.
-    let mut reporters = Reporters::new();
-    reporters.add(report::Bar::new(&args.url));
-    if !args.no_regressions {
-        let spec = args.spec.as_ref().map(|p| p.display().to_string());
-        reporters.add(Saver::new(
-            &args.regressions,
-            &args.url,
-            spec.as_deref(),
-            &target,
-            settings.timing,
-        ));
-    }
+    // Every output is a reporter of the campaign's events, told them in this order (after
+    // the regression saver, which the campaign puts first): the bar is cleared before the
+    // text is printed.
+    campaign = campaign.reporter(report::Bar::new(&args.url));
     if let Some(path) = args.events.as_deref() {
         match report::Events::create(path, &args.url) {
-            Ok(events) => reporters.add(events),
+            Ok(events) => campaign = campaign.reporter(events),
             Err(e) => return fail(MISUSE, &format!("cannot write {}: {e}", path.display())),
         }
     }
@@ -149,24 +139,18 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
     ];
     for (path, file) in files {
         if let Some(path) = path {
-            reporters.add(file(path, &written));
+            campaign = campaign.reporter(file(path, &written));
         }
     }
-    reporters.add(report::Text::new(&written));
-    let ran = campaign::run(&target, &settings, &mut reporters).await;
-    let report = match ran {
+    campaign = campaign.reporter(report::Text::new(&written));
+    let report = match campaign.run().await {
         Ok(report) => report,
-        Err(campaign::Unreachable(e)) => {
-            let code = settings
-                .stop
-                .signal()
-                .map_or(UNREACHABLE, |s| s.exit_code());
+        Err(campaign::Error::Unreachable(e)) => {
+            let code = stop.signal().map_or(UNREACHABLE, |s| s.exit_code());
             return fail(code, &e);
         }
+        Err(campaign::Error::Setup(e) | campaign::Error::Output(e)) => return fail(MISUSE, &e),
     };
-    if let Some(problem) = reporters.problems().first() {
-        return fail(MISUSE, problem);
-    }
     // Stopped by a signal: the exit code says so, as a shell's does, whatever was found.
     if let Some(interrupted) = report.interrupted {
         return ExitCode::from(interrupted.signal.exit_code());

@@ -127,3 +127,89 @@ async fn warnings_fail_a_test_only_when_strict() {
         .unwrap();
     without.assert_no_findings();
 }
+
+/// Flags and code set a campaign up through the same builder: the command it renders for
+/// `Reproduce with:` names every setting that shapes the cases, hides every secret, and read
+/// back as flags sets up the very same campaign.
+#[test]
+fn flags_and_code_are_one_path_to_a_campaign() {
+    use clap::Parser;
+    use wsfuzz::cli::{Cli, Command};
+    use wsfuzz::credentials::Access;
+
+    let access = Access {
+        headers: vec![("X-Api-Key".into(), "s3cret-header".into())],
+        cookies: vec![("session".into(), "s3cret-cookie".into())],
+        query: vec![("key".into(), "s3cret-query".into())],
+        token: Some("s3cret-token".into()),
+        subprotocols: vec!["prompt.v1".into()],
+        origin: Some("http://127.0.0.1:{port}".into()),
+    };
+    let mut by_code = Campaign::new("ws://127.0.0.1:{port}")
+        .spawn("exec ./server --port {port}", Duration::from_secs(3))
+        .access(access)
+        .layers(&[Layer::Messages, Layer::Frames])
+        .timeout(Duration::from_millis(500))
+        .clients(3);
+    by_code.settings_mut().limits.fd_growth = 7;
+    let command = by_code.command();
+    for secret in [
+        "s3cret-header",
+        "s3cret-cookie",
+        "s3cret-query",
+        "s3cret-token",
+    ] {
+        assert!(!command.contains(secret), "{command}");
+    }
+    for flag in [
+        "--spawn 'exec ./server --port {port}'",
+        "--startup 3",
+        "--layers messages,frames",
+        "--header 'X-Api-Key: ***'",
+        "--cookie 'session=***'",
+        "--query 'key=***'",
+        "--token '***'",
+        "--subprotocol prompt.v1",
+        "--origin 'http://127.0.0.1:{port}'",
+        "--max-fd-growth 7",
+        "--clients 3",
+        "--timeout 0.5",
+    ] {
+        assert!(command.contains(flag), "{flag} missing from {command}");
+    }
+
+    let words = shell_words(&command);
+    let args =
+        match Cli::try_parse_from(words.iter().map(String::as_str).chain(["--no-regressions"]))
+            .map(|cli| cli.command)
+        {
+            Ok(Command::Fuzz(args)) => args,
+            other => panic!("{command} does not parse as flags: {other:?}"),
+        };
+    let by_flags = args.campaign().unwrap_or_else(|e| panic!("{}", e.0));
+    assert_eq!(by_flags.command(), command);
+}
+
+/// The words of a command line quoted as `shell_quote` quotes: plain, or in single quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in line.chars() {
+        match (c, quoted) {
+            ('\'', _) => {
+                quoted = !quoted;
+                any = true;
+            }
+            (' ', false) => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (c, _) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}

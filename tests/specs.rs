@@ -101,7 +101,11 @@ fn an_asyncapi_3_document_with_references_to_another_file_reads_and_generates() 
         }) => args,
         _ => panic!("the flags parse"),
     };
-    let (target, _) = args.settings().unwrap_or_else(|Misuse(e)| panic!("{e}"));
+    let target = args
+        .campaign()
+        .unwrap_or_else(|Misuse(e)| panic!("{e}"))
+        .target()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         target.credentials.query,
         [("key".to_string(), "T0K".to_string())]

@@ -25,7 +25,7 @@ mod replay;
 mod schedule;
 mod stop;
 
-pub use builder::{Campaign, Error};
+pub use builder::{Campaign, Error, DEFAULT_STARTUP};
 pub use event::{Event, Reporter, Reporters};
 pub use stop::{Signal, Stop};
 
