@@ -39,7 +39,10 @@
 //!   its CPU, memory and descriptors read from `/proc`.
 //! - [`shrink`]: simplifies a failing case on its data until the same check no longer fails;
 //!   a size of scale is searched for the server's edge instead.
-//! - [`campaign`]: the loop tying these together, with statistics and reproductions. It tells
+//! - [`campaign`]: the loop tying these together, with statistics and reproductions. The
+//!   command line and code set a campaign up through one builder, [`Campaign`], which alone
+//!   writes the `Reproduce with:` command. Its `machine` is the loop, a state for each thing
+//!   it does: replaying, drawing, playing, judging, shrinking, recovering. It tells
 //!   what happens as one stream of [`campaign::Event`]s to [`campaign::Reporter`]s; a
 //!   [`campaign::Stop`] (a signal, the end of `--time`) ends every wait within it. Its
 //!   `schedule` gives the classes of scale their turns and the layers their shares of a timed

@@ -1,0 +1,715 @@
+//! The campaign's loop as a state machine: replay the saved cases, then draw, play, judge and shrink each case and see to the target, until the cases, the time or a stop end it.
+//!
+//! ```text
+//! Replaying ─▶ Drawing ─▶ Playing ─▶ Judging ─▶ Shrinking ─▶ Recovering ─▶ Drawing …
+//!                 │           │                   ▲     │         │
+//!                 ▼           ▼                   └─────┘         ▼
+//!              Finished    Finished         (one failure a step)  Finished
+//! ```
+//!
+//! Each state is a method of [`Run`] that does one thing and names the state after it; the
+//! loop in [`Run::until_done`] names no check, layer or reporter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::replay::{Bench, Property, Rerun};
+use super::schedule::Schedule;
+use super::{
+    announce, case_at, checks_run, from_connection, play_all, route_of, scope, served,
+    shrink_budget, wait_until_up, Before, Event, Finding, Interrupted, Report, Reporter, Settings,
+    Stats, Stop, HISTORY,
+};
+use crate::case::{Case, Layer, Step};
+use crate::checks::process::{self, Excess, Ledger};
+use crate::checks::{judge, Check, Observed};
+use crate::gen::scale::Scale;
+use crate::gen::Generator;
+use crate::runner::Pool;
+use crate::target::{Route, Target};
+use crate::transcript::Transcript;
+use crate::watch::Watched;
+
+/// Where a campaign is.
+enum State<'a> {
+    /// Replaying saved case number `.0` (and those after it).
+    Replaying(usize),
+    /// Taking the next case from the schedule.
+    Drawing,
+    /// Playing a case drawn.
+    Playing(Drawn<'a>),
+    /// Judging what a case showed: the checks, and the target's process.
+    Judging(Played<'a>),
+    /// Shrinking a case's failures, one a step.
+    Shrinking(Judged<'a>),
+    /// Seeing that the target is still there after a case, and starting it again if not.
+    Recovering(Played<'a>),
+    /// The cases or the time ran out, a stop came, or the target is gone.
+    Finished,
+}
+
+/// A case drawn, with what was noted of the target before it.
+struct Drawn<'a> {
+    index: u64,
+    case: Case,
+    route: &'a Route,
+    before: Option<Before>,
+}
+
+/// A case played: a transcript for each of its connections, its own first.
+struct Played<'a> {
+    drawn: Drawn<'a>,
+    connections: Vec<Transcript>,
+    /// Whether it failed a check, once judged.
+    failed: bool,
+}
+
+impl Played<'_> {
+    fn transcript(&self) -> &Transcript {
+        &self.connections[0]
+    }
+}
+
+/// A case judged: the failures still to shrink, each with the connection it was seen from.
+struct Judged<'a> {
+    played: Played<'a>,
+    failures: VecDeque<(Property, Rerun, usize)>,
+    /// For a leak or descriptors that grew over many cases: the case that added most.
+    suspects: Vec<(Property, u64)>,
+    /// Whether the target's death is among the failures already.
+    crashed: bool,
+    /// When the case failed, into the campaign: what a user waits for, shrinking aside.
+    detected: Duration,
+}
+
+/// What the cases played add up to.
+#[derive(Default)]
+struct Tally {
+    ran: u64,
+    inputs: u64,
+    per_layer: BTreeMap<Layer, u64>,
+    failed_per_layer: BTreeMap<Layer, u64>,
+    shapes: BTreeSet<String>,
+    per_scale: BTreeMap<Scale, u64>,
+}
+
+/// Saved cases replayed, those of them fixed since, and those that could not be.
+#[derive(Default)]
+struct Replays {
+    replayed: usize,
+    fixed: Vec<String>,
+    not_replayed: Vec<String>,
+}
+
+/// A campaign under way: what every state reads and adds to.
+pub(super) struct Run<'a> {
+    target: &'a Target,
+    settings: &'a Settings,
+    stop: &'a Stop,
+    watched: Option<&'a tokio::sync::Mutex<Watched>>,
+    reporter: &'a mut dyn Reporter,
+    generator: Generator,
+    schedule: Schedule,
+    /// Connections kept from one case of messages to the next; not with `--clients`, where
+    /// cases played together each keep to connections of their own.
+    pool: Option<Pool>,
+    started: Instant,
+    /// Time spent shrinking so far: a timed campaign spends at most a share of its time on it.
+    shrinking: Duration,
+    findings: Vec<Finding>,
+    /// Which finding each failure (check and scope) is, to count it rather than find it again.
+    seen: HashMap<(&'static Check, String), usize>,
+    ledger: Ledger,
+    /// Recent scenarios, in case a later one fails only on what they left behind.
+    history: VecDeque<Case>,
+    tally: Tally,
+    replays: Replays,
+    /// Why the campaign ended early, when it did.
+    stopped: Option<String>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        target: &'a Target,
+        settings: &'a Settings,
+        stop: &'a Stop,
+        watched: Option<&'a tokio::sync::Mutex<Watched>>,
+        reporter: &'a mut dyn Reporter,
+    ) -> Run<'a> {
+        let generator = Generator::checking(
+            &target.routes,
+            &settings.layers,
+            &target.credentials.changes(),
+        );
+        let schedule = Schedule::new(settings, generator.scales());
+        Run {
+            target,
+            settings,
+            stop,
+            watched,
+            reporter,
+            generator,
+            schedule,
+            pool: (settings.clients <= 1).then(Pool::default),
+            started: Instant::now(),
+            shrinking: Duration::ZERO,
+            findings: Vec::new(),
+            seen: HashMap::new(),
+            ledger: Ledger::new(settings.limits),
+            history: VecDeque::new(),
+            tally: Tally::default(),
+            replays: Replays::default(),
+            stopped: None,
+        }
+    }
+
+    /// Plays the campaign from its first state to its last, and reports.
+    pub async fn until_done(mut self, notes: Vec<String>) -> Report {
+        let mut state = State::Replaying(0);
+        loop {
+            state = match state {
+                State::Replaying(next) => self.replay(next).await,
+                State::Drawing => self.draw().await,
+                State::Playing(drawn) => self.play(drawn).await,
+                State::Judging(played) => self.judge(played).await,
+                State::Shrinking(judged) => Box::pin(self.shrink(judged)).await,
+                State::Recovering(played) => self.recover(played).await,
+                State::Finished => break,
+            };
+        }
+        self.finish(notes).await
+    }
+
+    /// Where a failure is re-run: on `route`, after `history` (on a target wsfuzz started)
+    /// and after `on_connection` (the messages before it on its kept connection).
+    fn bench<'b>(
+        &self,
+        route: &'b Route,
+        history: &'b [Case],
+        on_connection: &'b [Step],
+    ) -> Bench<'b>
+    where
+        'a: 'b,
+    {
+        Bench {
+            target: self.target,
+            route,
+            settings: self.settings,
+            stop: self.stop,
+            watched: self.watched,
+            history,
+            on_connection,
+            from_scratch: AtomicBool::new(false),
+        }
+    }
+
+    fn route(&self, case: &Case) -> &'a Route {
+        route_of(&self.target.routes, case)
+    }
+
+    /// Replays saved case `next`: a case fixed since is told so, one that fails again is
+    /// a finding (shrunk again only if asked: it was minimal when saved).
+    async fn replay(&mut self, next: usize) -> State<'a> {
+        let Some(saved) = self.settings.saved.get(next) else {
+            return State::Drawing;
+        };
+        if self.stop.is_stopped() {
+            return State::Finished;
+        }
+        let settings = self.settings;
+        let case = &saved.regression.case;
+        let name = saved.path.display().to_string();
+        let Some(route) = self
+            .target
+            .routes
+            .iter()
+            .find(|r| r.channel.id == case.endpoint.channel)
+        else {
+            self.replays.not_replayed.push(format!(
+                "{name}: the target has no channel `{}`",
+                case.endpoint.channel
+            ));
+            return State::Replaying(next + 1);
+        };
+        let Some(property) = Property::of(&saved.regression.check, &settings.limits) else {
+            self.replays
+                .not_replayed
+                .push(format!("{name}: no check `{}`", saved.regression.check));
+            return State::Replaying(next + 1);
+        };
+        if self.watched.is_none() && !matches!(property, Property::Check(_)) {
+            self.replays.not_replayed.push(format!(
+                "{name}: `{}` needs --spawn",
+                saved.regression.check
+            ));
+            return State::Replaying(next + 1);
+        }
+        let bench = self.bench(route, &[], &[]);
+        let Some(first) = bench.rerun(property, case).await else {
+            // A replay the stop cut short says nothing of the case.
+            if self.stop.is_stopped() {
+                return State::Finished;
+            }
+            self.replays.replayed += 1;
+            self.reporter.on(&Event::Replayed {
+                saved: &name,
+                fixed: true,
+            });
+            self.replays.fixed.push(name);
+            return State::Replaying(next + 1);
+        };
+        self.replays.replayed += 1;
+        self.reporter.on(&Event::Replayed {
+            saved: &name,
+            fixed: false,
+        });
+        let key = (
+            first.failure.check,
+            scope(property, &route.channel.id, &first.failure.cause),
+        );
+        let budget = match settings.reshrink {
+            true => shrink_budget(settings, self.shrinking),
+            false => crate::shrink::Budget::NONE,
+        };
+        let began = Instant::now();
+        let mut finding = bench
+            .minimize(
+                property,
+                case.clone(),
+                first,
+                saved.regression.case_index,
+                budget,
+            )
+            .await;
+        self.shrinking += began.elapsed();
+        finding.regression = Some(name);
+        finding.replayed = true;
+        announce(self.reporter, &mut finding);
+        self.seen.insert(key, self.findings.len());
+        self.findings.push(finding);
+        State::Replaying(next + 1)
+    }
+
+    /// Takes the next case the schedule admits, and notes the target's state before it.
+    async fn draw(&mut self) -> State<'a> {
+        loop {
+            let Some(index) = self.schedule.next(self.started.elapsed()) else {
+                return State::Finished;
+            };
+            if self.stop.is_stopped() {
+                return State::Finished;
+            }
+            let case = case_at(&self.generator, self.settings, index);
+            if !self.schedule.admit(case.layer()) {
+                continue;
+            }
+            let before = match self.watched {
+                Some(w) => Some(Before::take(&mut *w.lock().await)),
+                None => None,
+            };
+            return State::Playing(Drawn {
+                index,
+                route: self.route(&case),
+                case,
+                before,
+            });
+        }
+    }
+
+    /// Plays a case; one the stop cuts short is not counted: it was neither played out nor
+    /// judged.
+    async fn play(&mut self, drawn: Drawn<'a>) -> State<'a> {
+        let (stop, timing) = (self.stop, self.settings.timing);
+        // A connection is kept from one case of messages to the next only while such cases
+        // follow each other: other layers meet the server as they always did.
+        if let Some(pool) = self
+            .pool
+            .as_ref()
+            .filter(|_| drawn.case.layer() != Layer::Messages)
+        {
+            stop.or(pool.clear(timing)).await;
+        }
+        let Some(connections) = stop
+            .or(Box::pin(play_all(
+                self.target,
+                drawn.route,
+                &drawn.case,
+                timing,
+                self.pool.as_ref(),
+            )))
+            .await
+        else {
+            return State::Finished;
+        };
+        let (case, tally) = (&drawn.case, &mut self.tally);
+        tally.ran += 1;
+        tally.inputs += case.inputs();
+        *tally.per_layer.entry(case.layer()).or_insert(0) += 1;
+        if let Some((class, _)) = crate::gen::scale::of_index(drawn.index) {
+            *tally.per_scale.entry(class).or_insert(0) += 1;
+        }
+        tally
+            .shapes
+            .extend(case.steps.iter().filter_map(|s| match s {
+                Step::Frame(f) => Some(f.shape()),
+                _ => None,
+            }));
+        State::Judging(Played {
+            drawn,
+            connections,
+            failed: false,
+        })
+    }
+
+    /// Judges every connection of the case (a failure is shrunk as seen from its own), then
+    /// the target's process: a crash, an alarm in its output, CPU, memory and descriptors.
+    async fn judge(&mut self, mut played: Played<'a>) -> State<'a> {
+        let settings = self.settings;
+        let case = &played.drawn.case;
+        let events = || played.transcript().events.clone();
+        let mut failures: Vec<(Property, Rerun, usize)> = Vec::new();
+        for (k, transcript) in played.connections.iter().enumerate() {
+            let seen_from = from_connection(case, k);
+            let channel = &self.route(&seen_from).channel;
+            for failure in judge(&Observed {
+                case: &seen_from,
+                transcript,
+                channel,
+            }) {
+                failures.push((
+                    Property::Check(failure.check),
+                    Rerun {
+                        failure,
+                        events: events(),
+                        output: Vec::new(),
+                    },
+                    k,
+                ));
+            }
+        }
+        failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
+        let mut suspects = Vec::new();
+        if let (Some(watched), Some(before)) = (self.watched, played.drawn.before.as_ref()) {
+            let mut watched = watched.lock().await;
+            // A case that went wrong may have killed the target a moment after the probe.
+            let grace = match failures.is_empty() {
+                true => Duration::ZERO,
+                false => Duration::from_millis(100),
+            };
+            match watched.exit_within(grace).await {
+                // A crash explains whatever else went wrong in the case: it alone is reported.
+                Some(exit) => {
+                    failures = vec![(
+                        Property::Crash,
+                        Rerun {
+                            failure: process::crashed(&exit),
+                            events: events(),
+                            output: watched.last_words(before.mark),
+                        },
+                        0,
+                    )];
+                }
+                None => {
+                    if let Some(failure) = process::alarmed(&watched.alarms_since(before.mark)) {
+                        let output = watched.alarm_context(before.mark);
+                        failures.push((
+                            Property::Alarm,
+                            Rerun {
+                                failure,
+                                events: events(),
+                                output,
+                            },
+                            0,
+                        ));
+                    }
+                    let after = watched.usage();
+                    // A case of scale costs what its size costs, and may leave a heap grown
+                    // for good: its own checks judge it, and the account starts after it.
+                    let excesses = match case.scale() {
+                        Some(_) => {
+                            self.ledger.restarted();
+                            Vec::new()
+                        }
+                        None => self
+                            .ledger
+                            .record(played.drawn.index, &before.usage, &after),
+                    };
+                    for excess in excesses {
+                        let property = match &excess {
+                            Excess::Cpu { limit, .. } => Property::Cpu(*limit),
+                            Excess::Jump { limit, .. } => Property::Jump(*limit),
+                            Excess::Leak { suspects: s, .. } => {
+                                suspects.extend(s.iter().map(|&i| (Property::Leak, i)));
+                                Property::Leak
+                            }
+                            Excess::Descriptors { suspects: s, .. } => {
+                                suspects.extend(s.iter().map(|&i| (Property::Descriptors, i)));
+                                Property::Descriptors
+                            }
+                        };
+                        failures.push((
+                            property,
+                            Rerun {
+                                failure: excess.failure(&settings.limits),
+                                events: events(),
+                                output: Vec::new(),
+                            },
+                            0,
+                        ));
+                    }
+                }
+            }
+        }
+        failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
+        played.failed = !failures.is_empty();
+        if played.failed {
+            *self.tally.failed_per_layer.entry(case.layer()).or_insert(0) += 1;
+            // Re-runs start from fresh connections; the kept one would only idle meanwhile.
+            if let Some(pool) = &self.pool {
+                self.stop.or(pool.clear(settings.timing)).await;
+            }
+        }
+        State::Shrinking(Judged {
+            crashed: failures
+                .iter()
+                .any(|(p, _, _)| matches!(p, Property::Crash)),
+            detected: self.started.elapsed(),
+            failures: failures.into(),
+            suspects,
+            played,
+        })
+    }
+
+    /// Shrinks the case's next failure into a finding, or counts it to the finding it is
+    /// already; with none left, records the case.
+    async fn shrink(&mut self, mut judged: Judged<'a>) -> State<'a> {
+        let Some((property, first, connection)) = judged.failures.pop_front() else {
+            // A target that died a moment after its probe died of this case all the same.
+            if let Some(crash) = self.died_after(&mut judged).await {
+                judged.failures.push_back(crash);
+                return State::Shrinking(judged);
+            }
+            return self.recorded(judged.played);
+        };
+        let (settings, drawn) = (self.settings, &judged.played.drawn);
+        let seen_from = from_connection(&drawn.case, connection);
+        let channel = &self.route(&seen_from).channel.id;
+        let key = (
+            first.failure.check,
+            scope(property, channel, &first.failure.cause),
+        );
+        if let Some(&at) = self.seen.get(&key) {
+            self.findings[at].occurrences += 1;
+            return State::Shrinking(judged);
+        }
+        self.reporter.on(&Event::Shrinking {
+            check: first.failure.check,
+            channel,
+            case_index: drawn.index,
+        });
+        // A leak shows over many cases: the one that added most is the first suspect.
+        let (case, index) = match judged
+            .suspects
+            .iter()
+            .find(|(p, _)| std::mem::discriminant(p) == std::mem::discriminant(&property))
+        {
+            Some(&(_, suspect)) => (self.generator.case(settings.seed, suspect), suspect),
+            None => (seen_from.into_owned(), drawn.index),
+        };
+        let route = self.route(&case);
+        let earlier: Vec<Case> = match self.watched {
+            Some(_) => self
+                .history
+                .iter()
+                .filter(|c| c.endpoint.channel == route.channel.id)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let on_connection = &judged.played.transcript().earlier_on_connection;
+        let bench = self.bench(route, &earlier, on_connection);
+        let budget = shrink_budget(settings, self.shrinking);
+        let began = Instant::now();
+        let finding = Box::pin(bench.minimize(property, case, first, index, budget)).await;
+        self.shrinking += began.elapsed();
+        // CPU, memory and descriptor figures that a replay does not bring back are noise
+        // (a collection pause, a cache filling up), not a finding.
+        let statistical = matches!(
+            property,
+            Property::Cpu(_) | Property::Jump(_) | Property::Leak | Property::Descriptors
+        );
+        if (finding.flaky || finding.unconfirmed) && statistical {
+            return State::Shrinking(judged);
+        }
+        // Shrinking may show the cause another finding has already: then it is that one.
+        let shown = (finding.check, scope(property, channel, &finding.cause));
+        if let Some(&at) = self.seen.get(&shown) {
+            self.findings[at].occurrences += finding.occurrences;
+            self.seen.insert(key, at);
+            return State::Shrinking(judged);
+        }
+        let mut finding = finding;
+        finding.found_after = judged.detected.as_secs_f64();
+        announce(self.reporter, &mut finding);
+        self.seen.insert(key, self.findings.len());
+        self.seen.insert(shown, self.findings.len());
+        self.findings.push(finding);
+        State::Shrinking(judged)
+    }
+
+    /// The death of the target, if it died after the case was judged and no crash is among
+    /// its failures yet.
+    async fn died_after(&mut self, judged: &mut Judged<'a>) -> Option<(Property, Rerun, usize)> {
+        let watched = self.watched?;
+        if judged.crashed {
+            return None;
+        }
+        let mut watched = watched.lock().await;
+        let exit = watched.exited().await?;
+        judged.crashed = true;
+        let output = judged
+            .played
+            .drawn
+            .before
+            .as_ref()
+            .map_or_else(Vec::new, |b| watched.last_words(b.mark));
+        Some((
+            Property::Crash,
+            Rerun {
+                failure: process::crashed(&exit),
+                events: judged.played.transcript().events.clone(),
+                output,
+            },
+            0,
+        ))
+    }
+
+    /// Notes a case played and judged: in the history (failed or not, it left its resource
+    /// as it left it), and to the reporters.
+    fn recorded(&mut self, played: Played<'a>) -> State<'a> {
+        let drawn = &played.drawn;
+        if matches!(drawn.case.layer(), Layer::Clients | Layer::Messages) {
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(drawn.case.clone());
+        }
+        self.reporter.on(&Event::Played {
+            index: drawn.index,
+            layer: drawn.case.layer(),
+            failed: played.failed,
+            done: self.tally.ran,
+            findings: self.findings.len(),
+        });
+        State::Recovering(played)
+    }
+
+    /// After a case: a target wsfuzz started that died, or hangs past `--recover`, is
+    /// started again so the campaign goes on; one that is not wsfuzz's and stopped
+    /// answering ends the campaign.
+    async fn recover(&mut self, played: Played<'a>) -> State<'a> {
+        let (settings, stop) = (self.settings, self.stop);
+        let drawn = &played.drawn;
+        let transcript = played.transcript();
+        let up = || wait_until_up(self.target, drawn.route, settings);
+        let Some(watched) = self.watched else {
+            if !served(transcript) && !stop.or(up()).await.unwrap_or(true) {
+                self.stopped = Some(format!(
+                    "the target stopped answering after case {} and did not come back within {} s",
+                    drawn.index,
+                    settings.recover.as_secs()
+                ));
+                return State::Finished;
+            }
+            return State::Drawing;
+        };
+        // One that died is not waited for.
+        let exited = watched.lock().await.exited().await.is_some();
+        let hung = !exited && !served(transcript) && !stop.or(up()).await.unwrap_or(true);
+        if stop.is_stopped() {
+            return State::Finished;
+        }
+        let mut watched = watched.lock().await;
+        if exited || hung {
+            match stop.or(watched.restart()).await {
+                None => return State::Finished,
+                Some(Err(e)) => {
+                    self.stopped = Some(format!("the target could not be restarted: {e}"));
+                    return State::Finished;
+                }
+                Some(Ok(())) => self.reporter.on(&Event::Restarted {
+                    after_case: drawn.index,
+                    starts: watched.starts,
+                }),
+            }
+            self.history.clear();
+        }
+        if played.failed || hung {
+            // Replays and restarts moved memory and descriptors: the account starts over.
+            self.ledger.restarted();
+        }
+        State::Drawing
+    }
+
+    /// Ends the campaign: kept connections closed, a stop told, and the report.
+    async fn finish(self, notes: Vec<String>) -> Report {
+        // Kept connections are closed cleanly, unless a stop asks for speed: then dropped.
+        if let Some(pool) = &self.pool {
+            self.stop.or(pool.clear(self.settings.timing)).await;
+        }
+        let mut stopped = self.stopped;
+        let interrupted = self.stop.signal().map(|signal| Interrupted {
+            signal,
+            cases: self.tally.ran,
+        });
+        if let Some(i) = interrupted {
+            stopped = Some(format!(
+                "interrupted after {} cases by {}",
+                i.cases, i.signal
+            ));
+            self.reporter.on(&Event::Interrupted(i));
+        }
+        // Errors first: they are what a reader must act on.
+        let mut findings = self.findings;
+        findings.sort_by_key(|f| std::cmp::Reverse(f.level));
+        let seconds = self.started.elapsed().as_secs_f64();
+        let tally = self.tally;
+        let stats = Stats {
+            layers: tally.per_layer,
+            failed: tally.failed_per_layer,
+            frame_shapes: tally.shapes.len(),
+            scale: tally.per_scale,
+            cases: tally.ran,
+            inputs: tally.inputs,
+            seconds,
+            cases_per_second: match seconds > 0.0 {
+                true => tally.ran as f64 / seconds,
+                false => 0.0,
+            },
+            target_starts: match self.watched {
+                Some(w) => w.lock().await.starts,
+                None => 0,
+            },
+        };
+        Report {
+            findings,
+            stats,
+            seed: self.settings.seed,
+            stopped,
+            interrupted,
+            replayed: self.replays.replayed,
+            fixed: self.replays.fixed,
+            not_replayed: self.replays.not_replayed,
+            channels: self
+                .target
+                .routes
+                .iter()
+                .map(|r| r.channel.id.clone())
+                .collect(),
+            checks: checks_run(self.target, self.settings, self.watched.is_some()),
+            strict: self.settings.strict,
+            notes,
+        }
+    }
+}
