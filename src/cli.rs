@@ -155,6 +155,10 @@ pub struct FuzzArgs {
     /// Connections played at once, each with a case of its own, to find races.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: u16,
+    /// Cases played at once, each on resources (channel and parameters) of its own; 1 with
+    /// --spawn. Default: the cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
     /// Start the target with this shell command, watch it for crashes, panics and resource
     /// use, and restart it after a crash. `{port}` in it (and in the URL) becomes a free port.
     #[arg(long, value_name = "CMD")]
@@ -384,6 +388,7 @@ impl FuzzArgs {
             .layers(&self.layers)
             .timeout(seconds(self.timeout, "timeout")?)
             .clients(usize::from(self.clients))
+            .jobs(self.jobs.map_or_else(Settings::cores, usize::from))
             .checks(&self.checks)
             .exclude_checks(&self.exclude_checks)
             .strict(self.strict);

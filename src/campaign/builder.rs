@@ -190,6 +190,13 @@ impl Campaign {
         self
     }
 
+    /// Plays up to `jobs` cases at once, each on resources of its own (as `--jobs`; the
+    /// default is the cores, and a target wsfuzz starts gets one at a time).
+    pub fn jobs(mut self, jobs: usize) -> Campaign {
+        self.settings.jobs = jobs.max(1);
+        self
+    }
+
     /// Runs only `checks` (as `--checks`); `wsfuzz::checks::CHECKS` lists them all.
     pub fn checks(mut self, checks: &[&'static crate::checks::Check]) -> Campaign {
         self.settings.checks.only = checks.to_vec();

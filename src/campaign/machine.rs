@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::lanes::Claim;
 use super::replay::{Bench, Property, Rerun};
 use super::schedule::Schedule;
 use super::{
@@ -35,10 +39,11 @@ use crate::watch::Watched;
 enum State<'a> {
     /// Replaying saved case number `.0` (and those after it).
     Replaying(usize),
-    /// Taking the next case from the schedule.
+    /// Taking cases from the schedule and starting them, as many at once as `--jobs` and
+    /// their claims allow.
     Drawing,
-    /// Playing a case drawn.
-    Playing(Drawn<'a>),
+    /// Waiting for the next case, in the order they were drawn, to be played out.
+    Playing,
     /// Judging what a case showed: the checks, and the target's process.
     Judging(Played<'a>),
     /// Shrinking a case's failures, one a step.
@@ -51,6 +56,8 @@ enum State<'a> {
 
 /// A case drawn, with what was noted of the target before it.
 struct Drawn<'a> {
+    /// Its place in the order cases are drawn in, which is the order they are judged in.
+    seq: u64,
     index: u64,
     case: Case,
     route: &'a Route,
@@ -61,9 +68,30 @@ struct Drawn<'a> {
 struct Played<'a> {
     drawn: Drawn<'a>,
     connections: Vec<Transcript>,
+    took: Duration,
+    /// The cases played at the same time as it, some of the time (`--jobs`): a failure
+    /// they may have caused counts only if it comes back with the case played alone.
+    beside: Vec<u64>,
     /// Whether it failed a check, once judged.
     failed: bool,
 }
+
+/// Cases being played at once: each ends with its place in the draw, and what it showed
+/// (nothing if the stop cut it short).
+type Lanes<'a> = FuturesUnordered<LocalBoxFuture<'a, (u64, Option<Played<'a>>)>>;
+
+/// A case in a lane: its place in the draw, its number, what it claims of the server, and
+/// the cases played beside it so far.
+struct InLane {
+    seq: u64,
+    index: u64,
+    claim: Claim,
+    beside: Vec<u64>,
+}
+
+/// Cases played out ahead of their turn to be judged, at most: past it, no more are drawn
+/// until the slow one before them ends.
+const AHEAD: usize = 256;
 
 impl Played<'_> {
     fn transcript(&self) -> &Transcript {
@@ -113,7 +141,21 @@ pub(super) struct Run<'a> {
     schedule: Schedule,
     /// Connections kept from one case of messages to the next; not with `--clients`, where
     /// cases played together each keep to connections of their own.
-    pool: Option<Pool>,
+    pool: Option<&'a Pool>,
+    /// Cases played at once at most.
+    jobs: usize,
+    lanes: Lanes<'a>,
+    /// The cases in the lanes.
+    in_lanes: Vec<InLane>,
+    /// A case drawn that clashes with one being played: it starts first once it can.
+    waiting: Option<Drawn<'a>>,
+    /// Whether the schedule has no more cases.
+    drawn_all: bool,
+    drawn: u64,
+    /// Cases played out, waiting for their turn to be judged, by their place in the draw.
+    ahead: BTreeMap<u64, Played<'a>>,
+    /// The place in the draw of the next case to judge.
+    next_judged: u64,
     started: Instant,
     /// Time spent shrinking so far: a timed campaign spends at most a share of its time on it.
     shrinking: Duration,
@@ -135,6 +177,7 @@ impl<'a> Run<'a> {
         settings: &'a Settings,
         stop: &'a Stop,
         watched: Option<&'a tokio::sync::Mutex<Watched>>,
+        pool: Option<&'a Pool>,
         reporter: &'a mut dyn Reporter,
     ) -> Run<'a> {
         let generator = Generator::checking(
@@ -151,7 +194,19 @@ impl<'a> Run<'a> {
             reporter,
             generator,
             schedule,
-            pool: (settings.clients <= 1).then(Pool::default),
+            pool,
+            // Each case is charged for the CPU and memory of a target wsfuzz started.
+            jobs: match watched {
+                Some(_) => 1,
+                None => settings.jobs.max(1),
+            },
+            lanes: FuturesUnordered::new(),
+            in_lanes: Vec::new(),
+            waiting: None,
+            drawn_all: false,
+            drawn: 0,
+            ahead: BTreeMap::new(),
+            next_judged: 0,
             started: Instant::now(),
             shrinking: Duration::ZERO,
             findings: Vec::new(),
@@ -171,7 +226,7 @@ impl<'a> Run<'a> {
             state = match state {
                 State::Replaying(next) => self.replay(next).await,
                 State::Drawing => self.draw().await,
-                State::Playing(drawn) => self.play(drawn).await,
+                State::Playing => self.play().await,
                 State::Judging(played) => self.judge(played).await,
                 State::Shrinking(judged) => Box::pin(self.shrink(judged)).await,
                 State::Recovering(played) => self.recover(played).await,
@@ -291,62 +346,134 @@ impl<'a> Run<'a> {
         State::Replaying(next + 1)
     }
 
-    /// Takes the next case the schedule admits, and notes the target's state before it.
+    /// Starts cases while there are lanes free: the one waiting first, then those the
+    /// schedule admits, until one clashes with a case being played (it waits).
     async fn draw(&mut self) -> State<'a> {
-        loop {
-            let Some(index) = self.schedule.next(self.started.elapsed()) else {
-                return State::Finished;
-            };
+        while self.lanes.len() < self.jobs && self.ahead.len() < AHEAD {
             if self.stop.is_stopped() {
                 return State::Finished;
             }
+            let drawn = match self.waiting.take() {
+                Some(drawn) => drawn,
+                None => match self.next_case() {
+                    Some(drawn) => drawn,
+                    None => break,
+                },
+            };
+            let claim = Claim::of(&drawn.case, drawn.route);
+            if self
+                .in_lanes
+                .iter()
+                .any(|other| other.claim.clashes(&claim))
+            {
+                self.waiting = Some(drawn);
+                break;
+            }
+            self.start(drawn, claim).await;
+        }
+        State::Playing
+    }
+
+    /// The next case the schedule admits, if it has one.
+    fn next_case(&mut self) -> Option<Drawn<'a>> {
+        while !self.drawn_all {
+            let Some(index) = self.schedule.next(self.started.elapsed()) else {
+                self.drawn_all = true;
+                break;
+            };
             let case = case_at(&self.generator, self.settings, index);
-            if !self.schedule.admit(case.layer()) {
+            if !self.schedule.admit(index, case.layer()) {
                 continue;
             }
-            let before = match self.watched {
-                Some(w) => Some(Before::take(&mut *w.lock().await)),
-                None => None,
-            };
-            return State::Playing(Drawn {
+            self.drawn += 1;
+            return Some(Drawn {
+                seq: self.drawn - 1,
                 index,
                 route: self.route(&case),
                 case,
-                before,
+                before: None,
             });
+        }
+        None
+    }
+
+    /// Starts playing a case in a lane of its own, noting the target's state before it.
+    async fn start(&mut self, mut drawn: Drawn<'a>, claim: Claim) {
+        let (stop, timing, target, pool) =
+            (self.stop, self.settings.timing, self.target, self.pool);
+        // A connection is kept from one case of messages to the next only while such cases
+        // follow each other: other layers meet the server as they always did.
+        if let Some(pool) = pool.filter(|_| drawn.case.layer() != Layer::Messages) {
+            stop.or(pool.clear(timing)).await;
+        }
+        if let Some(watched) = self.watched {
+            drawn.before = Some(Before::take(&mut *watched.lock().await));
+        }
+        for other in &mut self.in_lanes {
+            other.beside.push(drawn.index);
+        }
+        let beside = self.in_lanes.iter().map(|other| other.index).collect();
+        self.in_lanes.push(InLane {
+            seq: drawn.seq,
+            index: drawn.index,
+            claim,
+            beside,
+        });
+        self.lanes.push(Box::pin(async move {
+            let began = Instant::now();
+            let played = stop
+                .or(Box::pin(play_all(
+                    target,
+                    drawn.route,
+                    &drawn.case,
+                    timing,
+                    pool,
+                )))
+                .await;
+            let seq = drawn.seq;
+            let played = played.map(|connections| Played {
+                drawn,
+                connections,
+                took: began.elapsed(),
+                beside: Vec::new(),
+                failed: false,
+            });
+            (seq, played)
+        }));
+    }
+
+    /// Waits until the next case in the draw's order has been played, and counts it; one the
+    /// stop cuts short is not counted: it was neither played out nor judged.
+    async fn play(&mut self) -> State<'a> {
+        if let Some(played) = self.ahead.remove(&self.next_judged) {
+            self.next_judged += 1;
+            self.count(&played);
+            return State::Judging(played);
+        }
+        // Nothing is being played, and nothing more could start: the cases are done.
+        if self.lanes.is_empty() {
+            return State::Finished;
+        }
+        let Some(Some((seq, played))) = self.stop.or(self.lanes.next()).await else {
+            return State::Finished;
+        };
+        if !self.landed(seq, played) {
+            return State::Finished;
+        }
+        // The case whose turn it is is judged before another starts in its lane: on a target
+        // wsfuzz watches, what the process did then was that case's doing alone.
+        match self.ahead.contains_key(&self.next_judged) {
+            true => State::Playing,
+            false => State::Drawing,
         }
     }
 
-    /// Plays a case; one the stop cuts short is not counted: it was neither played out nor
-    /// judged.
-    async fn play(&mut self, drawn: Drawn<'a>) -> State<'a> {
-        let (stop, timing) = (self.stop, self.settings.timing);
-        // A connection is kept from one case of messages to the next only while such cases
-        // follow each other: other layers meet the server as they always did.
-        if let Some(pool) = self
-            .pool
-            .as_ref()
-            .filter(|_| drawn.case.layer() != Layer::Messages)
-        {
-            stop.or(pool.clear(timing)).await;
-        }
-        let Some(connections) = stop
-            .or(Box::pin(play_all(
-                self.target,
-                drawn.route,
-                &drawn.case,
-                timing,
-                self.pool.as_ref(),
-            )))
-            .await
-        else {
-            return State::Finished;
-        };
-        let (case, tally) = (&drawn.case, &mut self.tally);
+    fn count(&mut self, played: &Played) {
+        let (case, tally) = (&played.drawn.case, &mut self.tally);
         tally.ran += 1;
         tally.inputs += case.inputs();
         *tally.per_layer.entry(case.layer()).or_insert(0) += 1;
-        if let Some((class, _)) = crate::gen::scale::of_index(drawn.index) {
+        if let Some((class, _)) = crate::gen::scale::of_index(played.drawn.index) {
             *tally.per_scale.entry(class).or_insert(0) += 1;
         }
         tally
@@ -355,11 +482,30 @@ impl<'a> Run<'a> {
                 Step::Frame(f) => Some(f.shape()),
                 _ => None,
             }));
-        State::Judging(Played {
-            drawn,
-            connections,
-            failed: false,
-        })
+    }
+
+    /// Lets every case being played end, so that a failure is re-run with nothing else on
+    /// the server; they are judged in their turn.
+    async fn drain(&mut self) {
+        while let Some(Some((seq, played))) = self.stop.or(self.lanes.next()).await {
+            self.landed(seq, played);
+        }
+    }
+
+    /// Takes in a case its lane has played out, to be judged in its turn; false if the
+    /// stop cut it short.
+    fn landed(&mut self, seq: u64, played: Option<Played<'a>>) -> bool {
+        let at = self.in_lanes.iter().position(|lane| lane.seq == seq);
+        let lane = at.map(|at| self.in_lanes.swap_remove(at));
+        let Some(mut played) = played else {
+            return false;
+        };
+        played.beside = lane.map(|lane| lane.beside).unwrap_or_default();
+        let drawn = &played.drawn;
+        self.schedule
+            .played(drawn.index, drawn.case.layer(), played.took);
+        self.ahead.insert(seq, played);
+        true
     }
 
     /// Judges every connection of the case (a failure is shrunk as seen from its own), then
@@ -464,9 +610,10 @@ impl<'a> Run<'a> {
         failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
         played.failed = !failures.is_empty();
         if played.failed {
+            self.drain().await;
             *self.tally.failed_per_layer.entry(case.layer()).or_insert(0) += 1;
             // Re-runs start from fresh connections; the kept one would only idle meanwhile.
-            if let Some(pool) = &self.pool {
+            if let Some(pool) = self.pool {
                 self.stop.or(pool.clear(settings.timing)).await;
             }
         }
@@ -542,6 +689,22 @@ impl<'a> Run<'a> {
         if (finding.flaky || finding.unconfirmed) && statistical {
             return State::Shrinking(judged);
         }
+        let beside = &judged.played.beside;
+        // A failure that does not come back with the case played alone may have been another
+        // case's doing, on a server they share (a stall, a lock): that case's own failure
+        // tells it, if it has one.
+        if (finding.flaky || finding.unconfirmed) && !beside.is_empty() {
+            return State::Shrinking(judged);
+        }
+        let mut finding = finding;
+        if finding.target_down && !beside.is_empty() {
+            let cases: Vec<String> = beside.iter().map(u64::to_string).collect();
+            finding.actual.push_str(&format!(
+                "; cases {} were played at the same time (--jobs), and any of them may have \
+                 brought the target down",
+                cases.join(", ")
+            ));
+        }
         // Shrinking may show the cause another finding has already: then it is that one.
         let shown = (finding.check, scope(property, channel, &finding.cause));
         if let Some(&at) = self.seen.get(&shown) {
@@ -549,7 +712,6 @@ impl<'a> Run<'a> {
             self.seen.insert(key, at);
             return State::Shrinking(judged);
         }
-        let mut finding = finding;
         finding.found_after = judged.detected.as_secs_f64();
         announce(self.reporter, &mut finding);
         self.seen.insert(key, self.findings.len());
@@ -655,7 +817,8 @@ impl<'a> Run<'a> {
     /// Ends the campaign: kept connections closed, a stop told, and the report.
     async fn finish(self, notes: Vec<String>) -> Report {
         // Kept connections are closed cleanly, unless a stop asks for speed: then dropped.
-        if let Some(pool) = &self.pool {
+        drop(self.lanes);
+        if let Some(pool) = self.pool {
             self.stop.or(pool.clear(self.settings.timing)).await;
         }
         let mut stopped = self.stopped;

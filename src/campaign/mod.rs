@@ -20,6 +20,7 @@ use crate::watch::{Spawn, Usage, Watched};
 
 mod builder;
 mod event;
+mod lanes;
 mod machine;
 mod replay;
 mod schedule;
@@ -54,6 +55,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Connections played at once (`--clients`): each case with this many less one alongside it.
     pub clients: usize,
+    /// Cases played at once, each on resources of its own (`--jobs`); one on a target wsfuzz
+    /// starts, whose CPU and memory each case is charged for.
+    pub jobs: usize,
     /// Saved findings, replayed before any new case.
     pub saved: Vec<Saved>,
     /// The part of the campaign's cases this run plays (`--partition M/N`).
@@ -107,6 +111,11 @@ impl Partition {
 }
 
 impl Settings {
+    /// The cores of this machine: cases played at once unless told otherwise.
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
     /// A case count with no end of its own: the campaign runs until its `time` is up.
     pub const UNTIL_TIME: u64 = u64::MAX;
 
@@ -138,6 +147,7 @@ impl Default for Settings {
             spawn: None,
             limits: Limits::default(),
             clients: 1,
+            jobs: Settings::cores(),
             saved: Vec::new(),
             partition: Partition::WHOLE,
             checks: Selection::default(),
@@ -353,7 +363,9 @@ async fn campaign(
         cases: settings.planned(),
         time: settings.time,
     });
-    let run = machine::Run::new(&admitted, settings, stop, watched, reporter);
+    // Cases played together (`--clients`) each keep to connections of their own.
+    let pool = (settings.clients <= 1).then(Pool::default);
+    let run = machine::Run::new(&admitted, settings, stop, watched, pool.as_ref(), reporter);
     Ok(run.until_done(notes).await)
 }
 

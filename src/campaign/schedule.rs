@@ -1,7 +1,7 @@
 //! Which case comes next: the campaign's own cases in order, and, in a campaign its time bounds, the scale classes, each reached at the start and then given a share of the time, and each layer a share of the time rather than of the cases.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Partition, Settings};
 use crate::case::Layer;
@@ -27,8 +27,6 @@ pub(super) struct Schedule {
     /// The scale classes in turn, with the turns each has had and the time they took.
     scales: Vec<(Scale, u64, Duration)>,
     partition: Partition,
-    /// The case being played, its layer once admitted, and since when.
-    playing: Option<(u64, Option<Layer>, Instant)>,
     played_cases: u64,
     /// In a campaign its time ends: the time each layer's cases took so far.
     layers: Option<BTreeMap<Layer, Duration>>,
@@ -50,20 +48,16 @@ impl Schedule {
                 false => Vec::new(),
             },
             partition: settings.partition,
-            playing: None,
             played_cases: 0,
             layers: (timed && settings.cases == Settings::UNTIL_TIME).then(BTreeMap::new),
         }
     }
 
-    /// Whether the case just drawn, of `layer`, is played: in a campaign its time ends, only
-    /// while its layer has had no more than its share of the time the layers have had. A
-    /// case passed over is not played at all; its number stays its own, for `--case`.
-    pub fn admit(&mut self, layer: Layer) -> bool {
-        let Some((index, admitted, _)) = &mut self.playing else {
-            return true;
-        };
-        if scale::of_index(*index).is_some() {
+    /// Whether case `index`, of `layer`, is played: in a campaign its time ends, only while
+    /// its layer has had no more than its share of the time the layers have had. A case
+    /// passed over is not played at all; its number stays its own, for `--case`.
+    pub fn admit(&self, index: u64, layer: Layer) -> bool {
+        if scale::of_index(index).is_some() {
             return true;
         }
         let Some(layers) = &self.layers else {
@@ -88,29 +82,27 @@ impl Schedule {
         let fair = total * share(layer) / shares.max(f64::EPSILON);
         // Within a hair of its share counts as within it: a layer drawn alone is always at
         // its share, and rounding must not shut it out (a passed-over case adds no time).
-        if spent(layer) > fair * 1.01 + 0.001 {
-            self.playing = None;
-            return false;
+        spent(layer) <= fair * 1.01 + 0.001
+    }
+
+    /// Case `index`, of `layer`, was played and took `took` (cases played at once each count
+    /// their own time).
+    pub fn played(&mut self, index: u64, layer: Layer, took: Duration) {
+        // A case of scale counts to its class's share, not its layer's.
+        if let Some((class, _)) = scale::of_index(index) {
+            if let Some(entry) = self.scales.iter_mut().find(|(s, ..)| *s == class) {
+                entry.2 += took;
+            }
+            return;
         }
-        *admitted = Some(layer);
-        true
+        self.played_cases += 1;
+        if let Some(layers) = &mut self.layers {
+            *layers.entry(layer).or_default() += took;
+        }
     }
 
     /// The next case's number, `elapsed` into the campaign; `None` when the cases are done.
     pub fn next(&mut self, elapsed: Duration) -> Option<u64> {
-        if let Some((index, layer, since)) = self.playing.take() {
-            match scale::of_index(index) {
-                Some((class, _)) => {
-                    if let Some(entry) = self.scales.iter_mut().find(|(s, ..)| *s == class) {
-                        entry.2 += since.elapsed();
-                    }
-                }
-                None => self.played_cases += 1,
-            }
-            if let (Some(layer), Some(layers)) = (layer, &mut self.layers) {
-                *layers.entry(layer).or_default() += since.elapsed();
-            }
-        }
         let index = match self.scale_due(elapsed) {
             Some(at) => {
                 let (class, turns, _) = &mut self.scales[at];
@@ -120,7 +112,6 @@ impl Schedule {
             }
             None => self.cases.next()?,
         };
-        self.playing = Some((index, None, Instant::now()));
         Some(index)
     }
 
@@ -153,17 +144,20 @@ mod tests {
             ..Settings::default()
         };
         let mut schedule = Schedule::new(&settings, &Scale::ALL);
-        let first: Vec<u64> = (0..7)
-            .map(|_| schedule.next(Duration::ZERO).unwrap())
+        assert_eq!(schedule.next(Duration::ZERO), Some(0));
+        // Until the first case is played, cases go on being drawn.
+        assert_eq!(schedule.next(Duration::ZERO), Some(1));
+        schedule.played(0, Layer::Messages, Duration::from_millis(1));
+        let first: Vec<u64> = std::iter::once(0)
+            .chain((0..6).map(|_| schedule.next(Duration::ZERO).unwrap()))
             .collect();
-        assert_eq!(first[0], 0);
         let classes: Vec<Scale> = first[1..]
             .iter()
             .map(|&i| scale::of_index(i).expect("a scale case").0)
             .collect();
         assert_eq!(classes, Scale::ALL);
         // Then, with no time spent on them yet being all the time there was, cases.
-        assert_eq!(schedule.next(Duration::ZERO), Some(1));
+        assert_eq!(schedule.next(Duration::ZERO), Some(2));
     }
 
     #[test]
@@ -181,14 +175,11 @@ mod tests {
             _ => Duration::from_millis(1),
         };
         for i in 0..20_000 {
-            schedule.next(Duration::ZERO).unwrap();
+            let index = schedule.next(Duration::ZERO).unwrap();
             let layer = [Layer::Messages, Layer::Handshake][i % 2];
-            if schedule.admit(layer) {
+            if schedule.admit(index, layer) {
                 *time.entry(layer).or_insert(Duration::ZERO) += cost(layer);
-                // What the case took, as the schedule measures it.
-                if let Some((_, _, since)) = &mut schedule.playing {
-                    *since -= cost(layer);
-                }
+                schedule.played(index, layer, cost(layer));
             }
         }
         let ratio = time[&Layer::Messages].as_secs_f64() / time[&Layer::Handshake].as_secs_f64();
@@ -198,11 +189,9 @@ mod tests {
         // A layer drawn alone is always played.
         let mut schedule = Schedule::new(&settings, &[]);
         for _ in 0..1000 {
-            schedule.next(Duration::ZERO).unwrap();
-            assert!(schedule.admit(Layer::Messages));
-            if let Some((_, _, since)) = &mut schedule.playing {
-                *since -= Duration::from_micros(1234);
-            }
+            let index = schedule.next(Duration::ZERO).unwrap();
+            assert!(schedule.admit(index, Layer::Messages));
+            schedule.played(index, Layer::Messages, Duration::from_micros(1234));
         }
     }
 

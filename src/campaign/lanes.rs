@@ -1,0 +1,89 @@
+//! Which cases may be played at once (`--jobs`): each claims the resources it plays on, and shares the one its probe reads; cases whose claims clash wait for each other.
+//!
+//! A resource is a channel with its parameters' values: what a write changes and a broadcast
+//! reaches, as the spec describes a server (a broadcast goes to the clients of the same
+//! parameters only). Two cases on different resources cannot see each other's messages, so
+//! each is judged as if it had been played alone.
+
+use std::collections::BTreeMap;
+
+use crate::case::{Case, Endpoint, Step};
+use crate::target::Route;
+
+/// A channel and its parameters' values.
+type Resource = (String, BTreeMap<String, String>);
+
+fn resource(endpoint: &Endpoint) -> Resource {
+    (endpoint.channel.clone(), endpoint.params.clone())
+}
+
+/// What a case needs of the server while it is played.
+pub(super) struct Claim {
+    /// Resources it connects to, itself, through the clients of its scenario, or the cases
+    /// played before and alongside it.
+    own: Vec<Resource>,
+    /// The resource its probe (and, below the messages, its bystander) connects to after
+    /// and through it: read, not written, so other probes may share it.
+    probed: Resource,
+    /// A case of scale is played alone: the time the server takes over it is what is judged.
+    alone: bool,
+}
+
+impl Claim {
+    pub fn of(case: &Case, route: &Route) -> Claim {
+        let mut own = vec![resource(&case.endpoint)];
+        for step in &case.steps {
+            if let Step::Join { params, .. } = step {
+                own.push((case.endpoint.channel.clone(), params.clone()));
+            }
+        }
+        for other in case.alongside.iter().chain(&case.before) {
+            own.extend(Claim::of(other, route).own);
+        }
+        Claim {
+            own,
+            probed: resource(&route.probe_endpoint()),
+            alone: case.scale().is_some(),
+        }
+    }
+
+    /// Whether the two cases cannot be played at once.
+    pub fn clashes(&self, other: &Claim) -> bool {
+        let touches =
+            |a: &Claim, b: &Claim| a.own.iter().any(|r| b.own.contains(r) || *r == b.probed);
+        self.alone || other.alone || touches(self, other) || touches(other, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(params: &[(&str, &str)], probed: &str, alone: bool) -> Claim {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        Claim {
+            own: vec![("prompt".into(), map(params))],
+            probed: ("prompt".into(), map(&[("id", probed)])),
+            alone,
+        }
+    }
+
+    #[test]
+    fn cases_on_different_resources_share_the_probed_one_but_not_their_own() {
+        let summary = claim(&[("id", "summary")], "greeting", false);
+        let cycle = claim(&[("id", "cycle")], "greeting", false);
+        assert!(!summary.clashes(&cycle));
+        // Two cases on one resource would see each other's broadcasts.
+        assert!(summary.clashes(&claim(&[("id", "summary")], "greeting", false)));
+        // A case on the probed resource would meet every other case's probe.
+        assert!(summary.clashes(&claim(&[("id", "greeting")], "greeting", false)));
+        assert!(claim(&[("id", "greeting")], "greeting", false).clashes(&cycle));
+        // A case of scale is played alone.
+        assert!(summary.clashes(&claim(&[("id", "cycle")], "greeting", true)));
+    }
+}
