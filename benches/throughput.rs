@@ -4,11 +4,14 @@
 //! target/calibration/venv). In one run, against one server
 //! (examples/fastapi_prompt_server.py on uvicorn):
 //! - the property test (benches/property_test.py): examples per second, one message each;
-//! - `wsfuzz fuzz --layers messages --time T`: inputs judged per second;
-//! - `wsfuzz fuzz --time T`, every layer: cases per second.
+//! - `wsfuzz fuzz --layers messages --time T`: inputs judged per second, one case at a time
+//!   (`--jobs 1`) and with the default jobs (the cores);
+//! - `wsfuzz fuzz --time T`, every layer: cases per second;
+//! - `wsfuzz fuzz`, the default campaign (500 cases on every layer): cases per second.
 //!
-//! It prints the rates and the ratio of the first two, and exits 1 when wsfuzz falls short of
-//! its targets: ten times the property test's inputs per second, and 100 cases per second.
+//! It prints the rates and their ratios, and exits 1 when wsfuzz falls short of its targets:
+//! ten times the property test's inputs per second, and 100 cases per second in the default
+//! campaign.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +21,7 @@ use serde_json::Value;
 
 /// The property test's examples per run.
 const EXAMPLES: u64 = 1500;
-/// Seconds of each wsfuzz campaign.
+/// Seconds of each timed wsfuzz campaign.
 const SECONDS: u64 = 15;
 const INPUTS_RATIO_TARGET: f64 = 10.0;
 const CASES_PER_SECOND_TARGET: f64 = 100.0;
@@ -58,51 +61,71 @@ fn main() {
     let property_rate = timed["examples"].as_f64().unwrap() / timed["seconds"].as_f64().unwrap();
 
     let spec = root.join("specs/prompt-manager.asyncapi.yaml");
-    let messages = campaign(&url, &spec, &["--layers", "messages"]);
-    let all = campaign(&url, &spec, &[]);
+    let seconds = SECONDS.to_string();
+    let timed = ["--time", seconds.as_str()];
+    let one_at_a_time = campaign(
+        &url,
+        &spec,
+        &[&timed[..], &["--layers", "messages", "--jobs", "1"]].concat(),
+    );
+    let messages = campaign(
+        &url,
+        &spec,
+        &[&timed[..], &["--layers", "messages"]].concat(),
+    );
+    let all = campaign(&url, &spec, &timed);
+    let default = campaign(&url, &spec, &[]);
     drop(server);
 
     let rate = |stats: &Value, of: &str| {
         stats[of].as_f64().unwrap_or(0.0) / stats["seconds"].as_f64().unwrap_or(1.0)
     };
+    let sequential_rate = rate(&one_at_a_time, "inputs");
     let inputs_rate = rate(&messages, "inputs");
-    let cases_rate = rate(&all, "cases");
+    let cases_rate = rate(&default, "cases");
     let ratio = inputs_rate / property_rate;
+    let seconds = |stats: &Value| stats["seconds"].as_f64().unwrap_or(0.0);
     println!("against examples/fastapi_prompt_server.py on uvicorn, one run:");
     println!("  Hypothesis + websockets property test  {property_rate:>8.0} inputs/s ({EXAMPLES} examples)");
     println!(
+        "  wsfuzz, messages layer, --jobs 1       {sequential_rate:>8.0} inputs/s ({} cases, {} inputs in {:.1} s)",
+        one_at_a_time["cases"], one_at_a_time["inputs"], seconds(&one_at_a_time)
+    );
+    println!(
         "  wsfuzz, messages layer                 {inputs_rate:>8.0} inputs/s ({} cases, {} inputs in {:.1} s)",
-        messages["cases"], messages["inputs"], messages["seconds"].as_f64().unwrap_or(0.0)
+        messages["cases"], messages["inputs"], seconds(&messages)
     );
     println!(
-        "  wsfuzz, every layer                    {cases_rate:>8.0} cases/s  ({} cases in {:.1} s)",
+        "  wsfuzz, every layer, --time {SECONDS}         {:>8.0} cases/s  ({} cases in {:.1} s)",
+        rate(&all, "cases"),
         all["cases"],
-        all["seconds"].as_f64().unwrap_or(0.0)
+        seconds(&all)
     );
     println!(
-        "  inputs per second, wsfuzz / property test: {ratio:.1}x (target {INPUTS_RATIO_TARGET}x)"
+        "  wsfuzz, default campaign               {cases_rate:>8.0} cases/s  ({} cases in {:.1} s)",
+        default["cases"],
+        seconds(&default)
     );
-    println!("  cases per second, every layer: {cases_rate:.0} (target {CASES_PER_SECOND_TARGET})");
+    println!(
+        "  inputs per second, wsfuzz / property test: {ratio:.1}x (target {INPUTS_RATIO_TARGET}x); --jobs / --jobs 1: {:.2}x",
+        inputs_rate / sequential_rate
+    );
+    println!(
+        "  cases per second, default campaign: {cases_rate:.0} (target {CASES_PER_SECOND_TARGET})"
+    );
     if ratio < INPUTS_RATIO_TARGET || cases_rate < CASES_PER_SECOND_TARGET {
         println!("  below target");
         std::process::exit(1);
     }
 }
 
-/// A timed campaign's `stats`, from its JSON report.
+/// A campaign's `stats`, from its JSON report.
 fn campaign(url: &str, spec: &Path, extra: &[&str]) -> Value {
     let json = std::env::temp_dir().join(format!("wsfuzz-throughput-{}.json", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_wsfuzz"))
         .args(["fuzz", url, "--spec"])
         .arg(spec)
-        .args([
-            "--time",
-            &SECONDS.to_string(),
-            "--seed",
-            "1",
-            "--no-regressions",
-            "--json",
-        ])
+        .args(["--seed", "1", "--no-regressions", "--json"])
         .arg(&json)
         .args(extra)
         .stdout(Stdio::null())
