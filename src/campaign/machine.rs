@@ -1,14 +1,17 @@
 //! The campaign's loop as a state machine: replay the saved cases, then draw, play, judge and shrink each case and see to the target, until the cases, the time or a stop end it.
 //!
 //! ```text
-//! Replaying ─▶ Drawing ─▶ Playing ─▶ Judging ─▶ Shrinking ─▶ Recovering ─▶ Drawing …
-//!                 │           │                   ▲     │         │
-//!                 ▼           ▼                   └─────┘         ▼
-//!              Finished    Finished         (one failure a step)  Finished
+//! Replaying ─▶ Drawing ◀─▶ Playing ─▶ Judging ─▶ Shrinking ─▶ Recovering ─▶ Drawing …
+//!                             │                   ▲     │         │
+//!                             ▼                   └─────┘         ▼
+//!                          Finished         (one failure a step)  Finished
 //! ```
 //!
-//! Each state is a method of [`Run`] that does one thing and names the state after it; the
-//! loop in [`Run::until_done`] names no check, layer or reporter.
+//! Drawing starts cases in lanes, as many at once as `--jobs` and their claims on the server
+//! allow (`lanes`); Playing waits for the next case in the order they were drawn, so cases are
+//! judged in that order whatever order they end in. Each state is a method of [`Run`] that
+//! does one thing and says which state comes next; the loop in [`Run::until_done`] names no
+//! check, layer or reporter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
