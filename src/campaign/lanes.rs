@@ -17,6 +17,21 @@ fn resource(endpoint: &Endpoint) -> Resource {
     (endpoint.channel.clone(), endpoint.params.clone())
 }
 
+/// The resources a case connects to: its own endpoint, those its scenario's clients join,
+/// and those of the cases played before and alongside it.
+fn played_on(case: &Case) -> Vec<Resource> {
+    let mut own = vec![resource(&case.endpoint)];
+    for step in &case.steps {
+        if let Step::Join { params, .. } = step {
+            own.push((case.endpoint.channel.clone(), params.clone()));
+        }
+    }
+    for other in case.alongside.iter().chain(&case.before) {
+        own.extend(played_on(other));
+    }
+    own
+}
+
 /// What a case needs of the server while it is played.
 pub(super) struct Claim {
     /// Resources it connects to, itself, through the clients of its scenario, or the cases
@@ -31,17 +46,8 @@ pub(super) struct Claim {
 
 impl Claim {
     pub fn of(case: &Case, route: &Route) -> Claim {
-        let mut own = vec![resource(&case.endpoint)];
-        for step in &case.steps {
-            if let Step::Join { params, .. } = step {
-                own.push((case.endpoint.channel.clone(), params.clone()));
-            }
-        }
-        for other in case.alongside.iter().chain(&case.before) {
-            own.extend(Claim::of(other, route).own);
-        }
         Claim {
-            own,
+            own: played_on(case),
             probed: resource(&route.probe_endpoint()),
             alone: case.scale().is_some(),
         }
