@@ -168,6 +168,41 @@ async fn a_server_that_chokes_on_many_headers_is_found_with_the_smallest_count()
 }
 
 #[tokio::test]
+async fn a_silence_shrunk_with_brief_waits_is_confirmed_with_the_whole_time_out() {
+    // Shrinking waits briefly for each candidate: here, the handshakes of 151 to 200 headers,
+    // which the server answers late but within the time-out, look silent to it. What it took
+    // is confirmed with the whole time-out, so the case reported is one the server never
+    // answers, shrunk or not as far as the budget went.
+    let addr = start(WireFlaw::SlowThenChokesOnManyHeaders).await;
+    let mut settings = support::settings(3, 150);
+    settings.layers = vec![Layer::Handshake];
+    settings.timing.timeout = Duration::from_millis(500);
+    settings.shrink.time = Duration::from_secs(10);
+    let target = Target::resolve(&format!("ws://{addr}/"), None).expect("a valid target");
+    let report = support::run(&target, &settings).await;
+    assert_eq!(
+        support::checks_of(&report),
+        ["handshake_refused_cleanly"],
+        "{}",
+        wsfuzz::report::text(&report)
+    );
+    let finding = &report.findings[0];
+    let headers = finding.case.handshake.as_ref().expect("a handshake case");
+    assert!(
+        headers.headers.len() > 200 && finding.shrink.accepted > 0,
+        "shrunk to {} headers ({:?}): {}",
+        headers.headers.len(),
+        finding.shrink,
+        finding.case
+    );
+    assert!(
+        finding.actual.contains("no answer within 500 ms"),
+        "{}",
+        finding.actual
+    );
+}
+
+#[tokio::test]
 async fn a_server_that_keeps_tcp_open_after_the_close_is_found() {
     // Every case that closes waits out the time-out here: a few dozen cases are plenty.
     let finding = found_in(

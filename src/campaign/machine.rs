@@ -259,6 +259,7 @@ impl<'a> Run<'a> {
             history,
             on_connection,
             from_scratch: AtomicBool::new(false),
+            brief: AtomicBool::new(false),
         }
     }
 

@@ -8,7 +8,7 @@ use super::{by_hand, play, wait_until_up, Finding, Settings, Stop};
 use crate::case::{Case, Layer};
 use crate::checks::process::{self, Limits, LEAK_PER_RUN, LEAK_REPLAYS};
 use crate::checks::{judge, Check, Failure, Observed};
-use crate::runner::run_case;
+use crate::runner::{run_case, Timing};
 use crate::shrink::{shrink, Budget, Shrunk};
 use crate::target::{Route, Target};
 use crate::transcript::Event;
@@ -72,9 +72,13 @@ pub(super) struct Bench<'a> {
     /// a failure that shows only after earlier cases, so that only what the candidate itself
     /// plays counts.
     pub from_scratch: AtomicBool,
+    /// Whether re-runs of a check wait [`Timing::brief`] rather than the whole time-out: set
+    /// while a confirmed failure is shrunk.
+    pub brief: AtomicBool,
 }
 
 /// What a failing re-run showed.
+#[derive(Clone)]
 pub(super) struct Rerun {
     pub failure: Failure,
     pub events: Vec<Event>,
@@ -82,6 +86,14 @@ pub(super) struct Rerun {
 }
 
 impl Bench<'_> {
+    /// The waits of a re-run of a check, brief while shrinking.
+    fn check_timing(&self) -> Timing {
+        match self.brief.load(Ordering::Relaxed) {
+            true => self.settings.timing.brief(),
+            false => self.settings.timing,
+        }
+    }
+
     /// Runs `case` once (or as often as `property` needs) and says whether it fails again;
     /// `None` too if the campaign had to stop first.
     pub async fn rerun(&self, property: Property, case: &Case) -> Option<Rerun> {
@@ -233,7 +245,7 @@ impl Bench<'_> {
             RACE_TRIES
         };
         for _ in 0..tries {
-            let transcript = play(self.target, self.route, case, self.settings.timing).await;
+            let transcript = play(self.target, self.route, case, self.check_timing()).await;
             let failed = judge(&Observed {
                 case,
                 transcript: &transcript,
@@ -266,12 +278,14 @@ impl Bench<'_> {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
+        // The candidates shrinking took, in turn.
+        let taken: Mutex<Vec<Case>> = Mutex::new(Vec::new());
         let admission = self.route.channel.admits(&case.endpoint.params);
         // Set once the first re-run is done: from then on every re-run is shrinking, and
         // shrinking ends at its budget's time, mid-run if need be.
         let shrinking_until: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         let attempt = |candidate: Case| {
-            let last = &last;
+            let (last, taken) = (&last, &taken);
             let until = shrinking_until.get().copied();
             async move {
                 // A candidate whose endpoint the server would refuse where the original's it would
@@ -289,6 +303,10 @@ impl Bench<'_> {
                 match rerun {
                     Some(rerun) => {
                         *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(rerun);
+                        taken
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push(candidate);
                         true
                     }
                     None => false,
@@ -341,11 +359,84 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
+        let lock = |last: &Mutex<Option<Rerun>>| {
+            std::mem::take(&mut *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        };
+        // The re-run that confirmed the case, with the whole time-out.
+        let confirmed = lock(&last);
         let _ = shrinking_until.set(Instant::now() + budget.time);
-        let mut shrunk = if reproduced && budget.attempts > 0 && case.scale().is_some() {
-            crate::shrink::edge(case.clone(), budget, attempt).await
-        } else if reproduced && budget.attempts > 0 {
-            shrink(case.clone(), budget, attempt).await
+        let minimal_of = |case: Case| async move {
+            if case.scale().is_some() {
+                crate::shrink::edge(case, budget, attempt).await
+            } else {
+                shrink(case, budget, attempt).await
+            }
+        };
+        let mut shrunk = if reproduced && budget.attempts > 0 {
+            // Candidates are waited for briefly: most pass at once, and one that fails by
+            // silence would otherwise cost the whole time-out.
+            let brief = matches!(property, Property::Check(_));
+            self.brief.store(brief, Ordering::Relaxed);
+            taken.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            let mut shrunk = minimal_of(case.clone()).await;
+            self.brief.store(false, Ordering::Relaxed);
+            if brief && shrunk.accepted > 0 {
+                // What shrinking took must fail with the whole time-out too: the newest case
+                // it took that does is the minimal one, or where shrinking goes on, with whole
+                // waits, if a later one failed only for the brief wait. Cases taken later are
+                // smaller, so the newest that fails is searched for by halves.
+                let taken = std::mem::take(
+                    &mut *taken
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
+                let until = shrinking_until.get().copied().unwrap_or_else(Instant::now);
+                let tries = 2 + taken.len().ilog2() as u32;
+                let by = until.max(Instant::now() + tries * self.settings.timing.timeout);
+                // The newest that failed with whole waits, among those before `passed`.
+                let (mut from, mut passed) = (None, taken.len());
+                let mut next = taken.len() - 1;
+                loop {
+                    match self
+                        .stop
+                        .by(by)
+                        .or(self.rerun(property, &taken[next]))
+                        .await
+                    {
+                        Some(Some(rerun)) => from = Some((next, rerun)),
+                        Some(None) => passed = next,
+                        None => break,
+                    }
+                    let low = from.as_ref().map_or(0, |(at, _)| at + 1);
+                    if low >= passed {
+                        break;
+                    }
+                    next = low + (passed - low) / 2;
+                }
+                let newest = taken.len().saturating_sub(1);
+                match from {
+                    Some((at, rerun)) => {
+                        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(rerun);
+                        if at < newest {
+                            let again = minimal_of(taken[at].clone()).await;
+                            shrunk = Shrunk {
+                                attempts: shrunk.attempts + again.attempts,
+                                accepted: at + 1 + again.accepted,
+                                ..again
+                            };
+                        }
+                    }
+                    None => {
+                        lock(&last);
+                        let again = minimal_of(case.clone()).await;
+                        shrunk = Shrunk {
+                            attempts: shrunk.attempts + again.attempts,
+                            ..again
+                        };
+                    }
+                }
+            }
+            shrunk
         } else {
             Shrunk {
                 case: case.clone(),
@@ -387,10 +478,7 @@ impl Bench<'_> {
                 let _ = self.stop.or(watched.restart()).await;
             }
         }
-        let last = last
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let rerun = last.unwrap_or(first);
+        let rerun = lock(&last).or(confirmed).unwrap_or(first);
         let minimal = shrunk.case.clone();
         // The size shrinking brought a case of scale down to is where the server breaks.
         let edge = crate::gen::scale::of_index(index).and_then(|_| minimal.size());

@@ -49,6 +49,19 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// The waits of a re-run while a failure is shrunk: an eighth of the time-out, at least
+    /// 100 ms (never more than the whole). Most candidates pass, answered in a moment; one that
+    /// fails by silence need not be waited out in full, since the minimal case is confirmed
+    /// with the whole time-out before it is reported.
+    pub(crate) fn brief(self) -> Timing {
+        Timing {
+            timeout: (self.timeout / 8)
+                .max(Duration::from_millis(100))
+                .min(self.timeout),
+            quiet: self.quiet,
+        }
+    }
+
     /// How long to wait for the answer to a message of `size` bytes: `quiet` where no reply is
     /// promised, else the time-out, one more for every half MiB a large message takes to
     /// send, read and parse.

@@ -27,6 +27,9 @@ pub enum WireFlaw {
     DiesOnReservedOpcode,
     /// Never answers a handshake with more than 200 headers.
     ChokesOnManyHeaders,
+    /// Never answers a handshake with more than 200 headers, and answers one with more than
+    /// 150 only after 250 ms: slow, but within a time-out of 500 ms.
+    SlowThenChokesOnManyHeaders,
     /// Keeps the TCP connection open after the closing handshake.
     NeverClosesTcp,
     /// Fails valid fragmented messages with 1002.
@@ -113,9 +116,16 @@ async fn handshake(stream: &mut TcpStream, flaw: WireFlaw) -> Option<Vec<u8>> {
             _ => return None,
         }
     };
-    if flaw == WireFlaw::ChokesOnManyHeaders && request.headers.len() > 200 {
+    let chokes = matches!(
+        flaw,
+        WireFlaw::ChokesOnManyHeaders | WireFlaw::SlowThenChokesOnManyHeaders
+    );
+    if chokes && request.headers.len() > 200 {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return None;
+    }
+    if flaw == WireFlaw::SlowThenChokesOnManyHeaders && request.headers.len() > 150 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     if request.must_refuse().is_some() && flaw != WireFlaw::AcceptsAnyHandshake {
         let _ = stream
