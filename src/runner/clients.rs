@@ -37,6 +37,8 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
     // What each client has been owed and has received, by client number.
     let mut records: BTreeMap<u8, ClientRecord> = BTreeMap::new();
     let mut done = vec![false; case.steps.len()];
+    // The slowest reply the server gave in the scenario: how long it takes it to answer.
+    let mut slowest = Duration::ZERO;
     for (index, step) in case.steps.iter().enumerate() {
         if done[index] {
             continue;
@@ -119,6 +121,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                     transcript.steps.push(record);
                     continue;
                 };
+                let asked = Instant::now();
                 let response = if sent {
                     answer(
                         sender,
@@ -136,6 +139,9 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                         error: "the message could not be sent".into(),
                     }
                 };
+                if matches!(response, Response::Text { .. } | Response::Binary { .. }) {
+                    slowest = slowest.max(asked.elapsed());
+                }
                 owe(
                     channel,
                     &expectation,
@@ -173,7 +179,15 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
         }
         transcript.steps.push(record);
     }
-    settle(channel, &mut clients, &mut records, timing, &mut log).await;
+    settle(
+        channel,
+        &mut clients,
+        &mut records,
+        timing,
+        slowest,
+        &mut log,
+    )
+    .await;
     for (number, client) in std::mem::take(&mut clients) {
         leave(client, number, Leaving::Close, timing, &mut log).await;
     }
@@ -398,10 +412,12 @@ async fn settle(
     clients: &mut BTreeMap<u8, Client>,
     records: &mut BTreeMap<u8, ClientRecord>,
     timing: Timing,
+    slowest: Duration,
     log: &mut Log,
 ) {
     let pushed = broadcasts_of(channel, Vec::new());
-    let deadline = Instant::now() + timing.timeout;
+    let began = Instant::now();
+    let deadline = began + timing.timeout;
     let mut ended: Vec<u8> = Vec::new();
     for (number, client) in clients.iter_mut() {
         let Some(record) = records.get_mut(number) else {
@@ -418,7 +434,11 @@ async fn settle(
             }
         }
     }
-    tokio::time::sleep(timing.quiet).await;
+    // What the server sends with the owed broadcasts (one to a client owed nothing, a second
+    // copy) comes about as soon as they do: listened for four times as long as the server
+    // took to reply or to deliver, within an eighth of the quiet window and the whole.
+    let slowest = slowest.max(began.elapsed());
+    tokio::time::sleep((slowest * 4).clamp(timing.quiet / 8, timing.quiet)).await;
     for (number, client) in clients.iter_mut() {
         let Some(record) = records.get_mut(number) else {
             continue;
