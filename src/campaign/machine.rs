@@ -26,7 +26,7 @@ use super::schedule::Schedule;
 use super::{
     announce, case_at, checks_run, from_connection, play_all, route_of, scope, served,
     shrink_budget, wait_until_up, Before, Event, Finding, Interrupted, Report, Reporter, Settings,
-    Stats, Stop, HISTORY,
+    Stats, Stop, HISTORY, HISTORY_CASES,
 };
 use crate::case::{Case, Layer, Step};
 use crate::checks::process::{self, Excess, Ledger};
@@ -756,7 +756,15 @@ impl<'a> Run<'a> {
     fn recorded(&mut self, played: Played<'a>) -> State<'a> {
         let drawn = &played.drawn;
         if matches!(drawn.case.layer(), Layer::Clients | Layer::Messages) {
-            if self.history.len() == HISTORY {
+            // The last cases of each resource: the one that broke it may be many cases back
+            // when the campaign plays several resources.
+            let same = |c: &Case| c.endpoint == drawn.case.endpoint;
+            if self.history.iter().filter(|c| same(c)).count() >= HISTORY {
+                if let Some(oldest) = self.history.iter().position(same) {
+                    self.history.remove(oldest);
+                }
+            }
+            if self.history.len() >= HISTORY_CASES {
                 self.history.pop_front();
             }
             self.history.push_back(drawn.case.clone());

@@ -496,8 +496,11 @@ fn shrink_budget(settings: &Settings, spent: Duration) -> Budget {
     budget
 }
 
-/// Scenarios and message cases kept to replay before one that fails only after others.
+/// Scenarios and message cases of one resource kept to replay before one that fails only
+/// after others (and scenarios replayed before one, of every resource).
 const HISTORY: usize = 12;
+/// Cases kept in the history at most, of every resource.
+const HISTORY_CASES: usize = 64;
 
 /// What is noted of the target before a case, to tell what the case did to it.
 struct Before {

@@ -326,11 +326,14 @@ impl Bench<'_> {
         let mut case = case;
         let stateful = matches!(property, Property::Check(_) | Property::Crash)
             && case.layer() == Layer::Clients;
-        let scenarios: Vec<&Case> = self
+        let mut scenarios: Vec<&Case> = self
             .history
             .iter()
+            .rev()
             .filter(|c| c.layer() == Layer::Clients)
+            .take(super::HISTORY)
             .collect();
+        scenarios.reverse();
         if !reproduced && !target_down && stateful && !scenarios.is_empty() {
             let combined = scenarios
                 .iter()

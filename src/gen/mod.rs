@@ -19,8 +19,9 @@ use crate::spec::{Channel, ContentType, Message};
 use crate::target::Route;
 use crate::wire::Handshake;
 
-/// Most steps one generated case plays.
-pub const MAX_STEPS: usize = 4;
+/// Most steps one generated case plays: runs of several messages find what only a sequence
+/// shows, and share the cost of the connection and of the probe after it.
+pub const MAX_STEPS: usize = 8;
 
 /// Makes the cases of a campaign; case `n` of seed `s` is the same on every machine.
 pub struct Generator {
