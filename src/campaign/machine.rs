@@ -659,40 +659,55 @@ impl<'a> Run<'a> {
             channel,
             case_index: drawn.index,
         });
-        // A leak shows over many cases: the one that added most is the first suspect.
-        let (case, index) = match judged
+        // A leak shows over many cases: its suspects are tried in turn, the one that added
+        // most first, until one shows it again; other failures are the case's own.
+        let suspects: Vec<(Case, u64)> = judged
             .suspects
             .iter()
-            .find(|(p, _)| std::mem::discriminant(p) == std::mem::discriminant(&property))
-        {
-            Some(&(_, suspect)) => (self.generator.case(settings.seed, suspect), suspect),
-            None => (seen_from.into_owned(), drawn.index),
+            .filter(|(p, _)| std::mem::discriminant(p) == std::mem::discriminant(&property))
+            .map(|&(_, suspect)| (self.generator.case(settings.seed, suspect), suspect))
+            .collect();
+        let tries = match suspects.is_empty() {
+            true => vec![(seen_from.into_owned(), drawn.index)],
+            false => suspects,
         };
-        let route = self.route(&case);
-        let earlier: Vec<Case> = match self.watched {
-            Some(_) => self
-                .history
-                .iter()
-                .filter(|c| c.endpoint.channel == route.channel.id)
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
-        let on_connection = &judged.played.transcript().earlier_on_connection;
-        let bench = self.bench(route, &earlier, on_connection);
-        let budget = shrink_budget(settings, self.shrinking);
-        let began = Instant::now();
-        let finding = Box::pin(bench.minimize(property, case, first, index, budget)).await;
-        self.shrinking += began.elapsed();
         // CPU, memory and descriptor figures that a replay does not bring back are noise
         // (a collection pause, a cache filling up), not a finding.
         let statistical = matches!(
             property,
             Property::Cpu(_) | Property::Jump(_) | Property::Leak | Property::Descriptors
         );
-        if (finding.flaky || finding.unconfirmed) && statistical {
-            return State::Shrinking(judged);
+        let mut shown = None;
+        for (case, index) in tries {
+            let route = self.route(&case);
+            let earlier: Vec<Case> = match self.watched {
+                Some(_) => self
+                    .history
+                    .iter()
+                    .filter(|c| c.endpoint.channel == route.channel.id)
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
+            let on_connection = &judged.played.transcript().earlier_on_connection;
+            let bench = self.bench(route, &earlier, on_connection);
+            let budget = shrink_budget(settings, self.shrinking);
+            let began = Instant::now();
+            let finding =
+                Box::pin(bench.minimize(property, case, first.clone(), index, budget)).await;
+            self.shrinking += began.elapsed();
+            if (finding.flaky || finding.unconfirmed) && statistical {
+                if self.stop.is_stopped() {
+                    break;
+                }
+                continue;
+            }
+            shown = Some(finding);
+            break;
         }
+        let Some(finding) = shown else {
+            return State::Shrinking(judged);
+        };
         let beside = &judged.played.beside;
         // A failure that does not come back with the case played alone may have been another
         // case's doing, on a server they share (a stall, a lock): that case's own failure
