@@ -35,6 +35,9 @@ pub enum Flaw {
     DropOnInvalidJson,
     SilentOnUnknownAction,
     Close1011OnWrongType,
+    /// Closes with 1011 on a field of the wrong type, 200 ms after it: slowly, but within
+    /// the tests' time-out of 300 ms.
+    SlowClose1011OnWrongType,
     PanicOnMissingField,
     StallAfterMetadata,
     /// Stops accepting connections for good after an `update_metadata`.
@@ -386,7 +389,12 @@ async fn serve(
                     return;
                 }
             }
-            Answer::Close(code) => return close(&mut ws, code, "internal error").await,
+            Answer::Close(code) => {
+                if flaw == Flaw::SlowClose1011OnWrongType {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                return close(&mut ws, code, "internal error").await;
+            }
             Answer::Drop => return,
             Answer::Nothing => {}
         }
@@ -460,7 +468,10 @@ fn answer(text: &str, flaw: Flaw) -> Answer {
         return error("invalid_field", "the message needs a string `action`");
     };
     let wrong_type = || {
-        if flaw == Flaw::Close1011OnWrongType {
+        if matches!(
+            flaw,
+            Flaw::Close1011OnWrongType | Flaw::SlowClose1011OnWrongType
+        ) {
             Answer::Close(1011)
         } else {
             error("invalid_field", "a field has the wrong type")
