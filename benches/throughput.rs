@@ -7,13 +7,15 @@
 //! - `wsfuzz fuzz --layers messages --time T`: inputs judged per second, one case at a time
 //!   (`--jobs 1`) and with the default jobs (the cores);
 //! - `wsfuzz fuzz --time T`, every layer: cases per second;
-//! - `wsfuzz fuzz`, the default campaign (500 cases on every layer): cases per second.
+//! - `wsfuzz fuzz`, the default campaign (500 cases on every layer): cases per second;
+//! - the same default campaign against the bundled reference server (`wsfuzz serve`, in Rust),
+//!   for comparison: what a campaign costs when the server answers everything at once.
 //!
 //! It prints the rates and their ratios, and exits 1 when wsfuzz falls short of its targets:
 //! ten times the property test's inputs per second, and 100 cases per second in the default
 //! campaign.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,15 +38,12 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let server = Server::start(
-        &python,
-        &root.join("examples/fastapi_prompt_server.py"),
-        port,
-    );
+    let port = free_port();
+    let mut fastapi = Command::new(&python);
+    fastapi
+        .arg(root.join("examples/fastapi_prompt_server.py"))
+        .arg(port.to_string());
+    let server = Server::start(fastapi, port);
     let url = format!("ws://127.0.0.1:{port}");
 
     let property = Command::new(&python)
@@ -76,6 +75,12 @@ fn main() {
     let all = campaign(&url, &spec, &timed);
     let default = campaign(&url, &spec, &[]);
     drop(server);
+    let port = free_port();
+    let mut reference = Command::new(env!("CARGO_BIN_EXE_wsfuzz"));
+    reference.args(["serve", "--port", &port.to_string()]);
+    let server = Server::start(reference, port);
+    let on_reference = campaign(&format!("ws://127.0.0.1:{port}"), &spec, &[]);
+    drop(server);
 
     let rate = |stats: &Value, of: &str| {
         stats[of].as_f64().unwrap_or(0.0) / stats["seconds"].as_f64().unwrap_or(1.0)
@@ -105,6 +110,12 @@ fn main() {
         "  wsfuzz, default campaign               {cases_rate:>8.0} cases/s  ({} cases in {:.1} s)",
         default["cases"],
         seconds(&default)
+    );
+    println!(
+        "  (wsfuzz, default campaign, against the reference server in Rust: {:.0} cases/s, {} cases in {:.1} s)",
+        rate(&on_reference, "cases"),
+        on_reference["cases"],
+        seconds(&on_reference)
     );
     println!(
         "  inputs per second, wsfuzz / property test: {ratio:.1}x (target {INPUTS_RATIO_TARGET}x); --jobs / --jobs 1: {:.2}x",
@@ -145,11 +156,18 @@ fn campaign(url: &str, spec: &Path, extra: &[&str]) -> Value {
 /// The server under test, stopped when dropped.
 struct Server(Child);
 
+/// A port no one listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl Server {
-    fn start(python: &PathBuf, script: &Path, port: u16) -> Server {
-        let child = Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
+    /// Runs `command`, which serves on `port`, until it listens.
+    fn start(mut command: Command, port: u16) -> Server {
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
