@@ -73,7 +73,7 @@ pub(super) struct Bench<'a> {
     /// plays counts.
     pub from_scratch: AtomicBool,
     /// Whether re-runs of a check wait [`Timing::brief`] rather than the whole time-out: set
-    /// while a confirmed failure is shrunk.
+    /// while a failure is re-run and shrunk, until what they took is confirmed.
     pub brief: AtomicBool,
 }
 
@@ -86,7 +86,7 @@ pub(super) struct Rerun {
 }
 
 impl Bench<'_> {
-    /// The waits of a re-run of a check, brief while shrinking.
+    /// The waits of a re-run of a check: brief until what re-runs took is confirmed.
     fn check_timing(&self) -> Timing {
         match self.brief.load(Ordering::Relaxed) {
             true => self.settings.timing.brief(),

@@ -50,7 +50,7 @@ impl Default for Timing {
 
 impl Timing {
     /// The waits of a re-run while a failure is shrunk: an eighth of the time-out, at least
-    /// 100 ms (never more than the whole). Most candidates pass, answered in a moment; one that
+    /// 100 ms (never more than the whole). Most candidates are answered in a moment; one that
     /// fails by silence need not be waited out in full, since the minimal case is confirmed
     /// with the whole time-out before it is reported.
     pub(crate) fn brief(self) -> Timing {
