@@ -144,17 +144,23 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         fewer.alongside.remove(drop);
         fewer
     });
-    let simpler_alongside = case
-        .alongside
-        .iter()
-        .enumerate()
-        .flat_map(move |(i, other)| {
-            boxed_candidates(other).map(move |simpler| {
-                let mut changed = case.clone();
-                changed.alongside[i] = simpler;
-                changed
+    // Their steps are cut before any message of any connection is made simpler: each re-run
+    // of a race that passes costs several tries, and the messages that make no race are most
+    // of what there is to remove.
+    let alongside = move |fewer_steps: bool| {
+        case.alongside
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, other)| {
+                boxed_candidates(other)
+                    .filter(move |simpler| (simpler.steps.len() < other.steps.len()) == fewer_steps)
+                    .map(move |simpler| {
+                        let mut changed = case.clone();
+                        changed.alongside[i] = simpler;
+                        changed
+                    })
             })
-        });
+    };
     // Few steps: each alone first. Many (a ping flood): cut runs of them, halves first, so a
     // long case shrinks in logarithmic rather than linear rounds.
     let keep_one = (0..steps.len())
@@ -203,10 +209,11 @@ pub fn candidates(case: &Case) -> impl Iterator<Item = Case> + '_ {
         .chain(keep_one)
         .chain(fewer)
         .chain(drop_one)
+        .chain(alongside(true))
         .chain(simpler_steps)
         .chain(simpler_handshake)
         .chain(simpler_params)
-        .chain(simpler_alongside)
+        .chain(alongside(false))
         .chain(simpler_earlier)
 }
 
