@@ -278,7 +278,8 @@ impl Bench<'_> {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
-        // The candidates shrinking took, in turn.
+        // The cases re-runs showed failing, in turn: the one that failed again, then each
+        // simpler one shrinking took.
         let taken: Mutex<Vec<Case>> = Mutex::new(Vec::new());
         let admission = self.route.channel.admits(&case.endpoint.params);
         // Set once the first re-run is done: from then on every re-run is shrinking, and
@@ -324,7 +325,6 @@ impl Bench<'_> {
         // is confirmed with the whole time-out once shrinking is done.
         let mut brief = matches!(property, Property::Check(_));
         self.brief.store(brief, Ordering::Relaxed);
-        taken.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut reproduced = !target_down && attempt(case.clone()).await;
         if brief && !reproduced && !target_down && !self.stop.is_stopped() {
             // A failure that takes longer than the brief wait to show (a wrong answer that
