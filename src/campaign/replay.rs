@@ -73,7 +73,7 @@ pub(super) struct Bench<'a> {
     /// plays counts.
     pub from_scratch: AtomicBool,
     /// Whether re-runs of a check wait [`Timing::brief`] rather than the whole time-out: set
-    /// while a failure is re-run and shrunk, until what they took is confirmed.
+    /// while a confirmed failure is shrunk.
     pub brief: AtomicBool,
 }
 
@@ -86,7 +86,7 @@ pub(super) struct Rerun {
 }
 
 impl Bench<'_> {
-    /// The waits of a re-run of a check: brief until what re-runs took is confirmed.
+    /// The waits of a re-run of a check, brief while shrinking.
     fn check_timing(&self) -> Timing {
         match self.brief.load(Ordering::Relaxed) {
             true => self.settings.timing.brief(),
@@ -278,8 +278,7 @@ impl Bench<'_> {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
-        // The cases re-runs showed failing, in turn: the one that failed again, then each
-        // simpler one shrinking took.
+        // The candidates shrinking took, in turn.
         let taken: Mutex<Vec<Case>> = Mutex::new(Vec::new());
         let admission = self.route.channel.admits(&case.endpoint.params);
         // Set once the first re-run is done: from then on every re-run is shrinking, and
@@ -320,20 +319,8 @@ impl Bench<'_> {
                 .or(wait_until_up(self.target, self.route, self.settings))
                 .await
                 .unwrap_or(true);
-        // A check's re-runs wait briefly, the first one too: most are answered at once, and
-        // one that fails by silence would otherwise cost the whole time-out. What they showed
-        // is confirmed with the whole time-out once shrinking is done.
-        let mut brief = matches!(property, Property::Check(_));
-        self.brief.store(brief, Ordering::Relaxed);
         let mut reproduced = !target_down && attempt(case.clone()).await;
-        if brief && !reproduced && !target_down && !self.stop.is_stopped() {
-            // A failure that takes longer than the brief wait to show (a wrong answer that
-            // comes slowly) is waited for in full, and shrunk so.
-            brief = false;
-            self.brief.store(false, Ordering::Relaxed);
-            reproduced = attempt(case.clone()).await;
-        }
-        let mut unconfirmed = !reproduced && self.stop.is_stopped();
+        let unconfirmed = !reproduced && self.stop.is_stopped();
         // A scenario that fails only after others may fail on what they left behind: played
         // after them on a fresh target, the history itself is the case to shrink.
         let mut case = case;
@@ -378,6 +365,8 @@ impl Bench<'_> {
         let lock = |last: &Mutex<Option<Rerun>>| {
             std::mem::take(&mut *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
         };
+        // The re-run that confirmed the case, with the whole time-out.
+        let confirmed = lock(&last);
         let _ = shrinking_until.set(Instant::now() + budget.time);
         let minimal_of = |case: Case| async move {
             if case.scale().is_some() {
@@ -386,76 +375,83 @@ impl Bench<'_> {
                 shrink(case, budget, attempt).await
             }
         };
-        let mut shrunk = match reproduced && budget.attempts > 0 {
-            true => minimal_of(case.clone()).await,
-            false => Shrunk {
-                case: case.clone(),
-                attempts: 1,
-                accepted: 0,
-                exhausted: false,
-            },
-        };
-        self.brief.store(false, Ordering::Relaxed);
-        if brief && reproduced {
-            // What the brief re-runs took (the case that failed again, then each simpler one
-            // shrinking took) must fail with the whole time-out too: the newest that does is
-            // the minimal case, or where shrinking goes on, with whole waits, if a later one
-            // failed only for the brief wait. Cases taken later are smaller, so the newest that
-            // fails is searched for by halves.
-            let taken = std::mem::take(
-                &mut *taken
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            );
-            let until = shrinking_until.get().copied().unwrap_or_else(Instant::now);
-            let tries = 2 + taken.len().max(1).ilog2();
-            let by = until.max(Instant::now() + tries * self.settings.timing.timeout);
-            // The newest that failed with whole waits, among those before `passed`.
-            let (mut from, mut passed, mut cut) = (None, taken.len(), false);
-            let mut next = taken.len().saturating_sub(1);
-            while next < passed {
-                match self
-                    .stop
-                    .by(by)
-                    .or(self.rerun(property, &taken[next]))
-                    .await
-                {
-                    Some(Some(rerun)) => from = Some((next, rerun)),
-                    Some(None) => passed = next,
-                    None => {
-                        cut = true;
+        let mut shrunk = if reproduced && budget.attempts > 0 {
+            // Candidates are waited for briefly when the case fails so too: most pass at once,
+            // and one that fails by silence would otherwise cost the whole time-out. A failure
+            // that takes longer to show (a wrong answer that comes slowly) is shrunk with whole
+            // waits.
+            self.brief.store(true, Ordering::Relaxed);
+            let brief = matches!(property, Property::Check(_)) && attempt(case.clone()).await;
+            self.brief.store(brief, Ordering::Relaxed);
+            lock(&last);
+            taken.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            let mut shrunk = minimal_of(case.clone()).await;
+            self.brief.store(false, Ordering::Relaxed);
+            if brief && shrunk.accepted > 0 {
+                // What shrinking took must fail with the whole time-out too: the newest case
+                // it took that does is the minimal one, or where shrinking goes on, with whole
+                // waits, if a later one failed only for the brief wait. Cases taken later are
+                // smaller, so the newest that fails is searched for by halves.
+                let taken = std::mem::take(
+                    &mut *taken
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
+                let until = shrinking_until.get().copied().unwrap_or_else(Instant::now);
+                let tries = 2 + taken.len().ilog2() as u32;
+                let by = until.max(Instant::now() + tries * self.settings.timing.timeout);
+                // The newest that failed with whole waits, among those before `passed`.
+                let (mut from, mut passed) = (None, taken.len());
+                let mut next = taken.len() - 1;
+                loop {
+                    match self
+                        .stop
+                        .by(by)
+                        .or(self.rerun(property, &taken[next]))
+                        .await
+                    {
+                        Some(Some(rerun)) => from = Some((next, rerun)),
+                        Some(None) => passed = next,
+                        None => break,
+                    }
+                    let low = from.as_ref().map_or(0, |(at, _)| at + 1);
+                    if low >= passed {
                         break;
                     }
+                    next = low + (passed - low) / 2;
                 }
-                let low = from.as_ref().map_or(0, |(at, _)| at + 1);
-                next = low + passed.saturating_sub(low) / 2;
-            }
-            lock(&last);
-            match from {
-                Some((at, rerun)) => {
-                    *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(rerun);
-                    if at + 1 < taken.len() {
-                        let again = minimal_of(taken[at].clone()).await;
+                let newest = taken.len().saturating_sub(1);
+                match from {
+                    Some((at, rerun)) => {
+                        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(rerun);
+                        if at < newest {
+                            let again = minimal_of(taken[at].clone()).await;
+                            shrunk = Shrunk {
+                                attempts: shrunk.attempts + again.attempts,
+                                accepted: at + 1 + again.accepted,
+                                ..again
+                            };
+                        }
+                    }
+                    None => {
+                        lock(&last);
+                        let again = minimal_of(case.clone()).await;
                         shrunk = Shrunk {
                             attempts: shrunk.attempts + again.attempts,
-                            accepted: at + again.accepted,
                             ..again
                         };
                     }
                 }
-                // Not even the case that failed again fails with the whole time-out: it is
-                // reported as first seen, and not as failing again.
-                None => {
-                    reproduced = false;
-                    unconfirmed = cut;
-                    shrunk = Shrunk {
-                        case: case.clone(),
-                        accepted: 0,
-                        ..shrunk
-                    };
-                }
             }
-        }
+            shrunk
+        } else {
+            Shrunk {
+                case: case.clone(),
+                attempts: 1,
+                accepted: 0,
+                exhausted: false,
+            }
+        };
         // On a started target, a message case's minimal case must fail on a fresh target too: if
         // it fails only on what the campaign left in its resource (a write that broke it, every
         // later connection failing from its first step), the case is played on a fresh target,
@@ -489,7 +485,7 @@ impl Bench<'_> {
                 let _ = self.stop.or(watched.restart()).await;
             }
         }
-        let rerun = lock(&last).unwrap_or(first);
+        let rerun = lock(&last).or(confirmed).unwrap_or(first);
         let minimal = shrunk.case.clone();
         // The size shrinking brought a case of scale down to is where the server breaks.
         let edge = crate::gen::scale::of_index(index).and_then(|_| minimal.size());
