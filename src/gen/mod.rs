@@ -186,7 +186,19 @@ fn message_cases(route: &Route) -> BoxedStrategy<Case> {
         address: channel.address.clone(),
         params: BTreeMap::new(),
     };
-    let steps = proptest::collection::vec(payloads(channel).prop_map(Step::Send), 1..=MAX_STEPS);
+    // Any message may come last; before it, only those a conforming server answers and goes on
+    // serving after, so that every message of the case is sent.
+    let steps = (
+        proptest::collection::vec(midway_payloads(channel), 0..MAX_STEPS),
+        payloads(channel),
+    )
+        .prop_map(|(midway, last)| {
+            midway
+                .into_iter()
+                .chain([last])
+                .map(Step::Send)
+                .collect::<Vec<_>>()
+        });
     (endpoints(route), steps)
         .prop_map(move |(params, steps)| Case {
             handshake: None,
@@ -240,38 +252,75 @@ const HOSTILE_VALUES: &[&str] = &[
 
 /// Everything a client might send on `channel`: valid messages, near-misses and garbage.
 pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
-    let messages: Vec<&Message> = channel
-        .operations
-        .iter()
-        .flat_map(|op| &op.messages)
-        .collect();
-    if messages.is_empty() {
-        return generic_payloads();
-    }
-    let valid: Vec<_> = messages.iter().map(|m| valid_payload(m)).collect();
-    let valid = proptest::strategy::Union::new(valid).boxed();
-    let mut options: Vec<(u32, BoxedStrategy<Payload>)> = vec![(16, valid.clone()), (2, binary())];
-    let json: Vec<&&Message> = messages
-        .iter()
-        .filter(|m| m.content_type == ContentType::Json)
-        .collect();
-    if !json.is_empty() {
-        let objects = proptest::strategy::Union::new(json.iter().map(|m| valid_json(m))).boxed();
-        options.extend([
-            (4, invalid_json(valid.clone())),
-            (2, non_object(objects.clone())),
-            (2, deeply_nested(objects.clone())),
-        ]);
-        for message in &json {
-            options.extend(near_misses(message));
+    let Payloads { midway, last } = Payloads::of(channel);
+    proptest::strategy::Union::new_weighted([midway, last].concat()).boxed()
+}
+
+/// What a client might send on `channel` with more to follow: `payloads` without the messages
+/// that may end the connection or cost the server a megabyte to read.
+fn midway_payloads(channel: &Channel) -> BoxedStrategy<Payload> {
+    proptest::strategy::Union::new_weighted(Payloads::of(channel).midway).boxed()
+}
+
+/// The kinds of message `payloads` draws from, weighted, in two parts.
+struct Payloads {
+    /// Messages a conforming server answers, and goes on serving after.
+    midway: Vec<(u32, BoxedStrategy<Payload>)>,
+    /// Messages that may end the connection (binary where the spec has none, over the size
+    /// limit: RFC 6455 lets a server close with 1003 or 1009) or that cost the server a
+    /// megabyte to read (at the limit). A case sends one of them only last: the messages
+    /// after it would never be sent, and a run of cases on one connection would be cut short.
+    last: Vec<(u32, BoxedStrategy<Payload>)>,
+}
+
+impl Payloads {
+    fn of(channel: &Channel) -> Payloads {
+        let messages: Vec<&Message> = channel
+            .operations
+            .iter()
+            .flat_map(|op| &op.messages)
+            .collect();
+        if messages.is_empty() {
+            // Without a spec nothing is known to end the connection.
+            return Payloads {
+                midway: vec![(1, generic_payloads())],
+                last: Vec::new(),
+            };
         }
+        let valid: Vec<_> = messages.iter().map(|m| valid_payload(m)).collect();
+        let valid = proptest::strategy::Union::new(valid).boxed();
+        let mut midway: Vec<(u32, BoxedStrategy<Payload>)> = vec![(16, valid.clone())];
+        let mut last = Vec::new();
+        match messages
+            .iter()
+            .any(|m| m.content_type == ContentType::Binary)
+        {
+            true => midway.push((2, binary())),
+            false => last.push((2, binary())),
+        }
+        let json: Vec<&&Message> = messages
+            .iter()
+            .filter(|m| m.content_type == ContentType::Json)
+            .collect();
+        if !json.is_empty() {
+            let objects =
+                proptest::strategy::Union::new(json.iter().map(|m| valid_json(m))).boxed();
+            midway.extend([
+                (4, invalid_json(valid.clone())),
+                (2, non_object(objects.clone())),
+                (2, deeply_nested(objects.clone())),
+            ]);
+            for message in &json {
+                midway.extend(near_misses(message));
+            }
+        }
+        // Past 16 MiB a message over the limit costs more to send than it can tell.
+        if let Some(max) = channel.max_message_bytes.filter(|max| *max <= 16 << 20) {
+            let padded = messages.iter().map(|m| at_the_limit(m, max));
+            last.push((1, proptest::strategy::Union::new(padded).boxed()));
+        }
+        Payloads { midway, last }
     }
-    // Past 16 MiB a message over the limit costs more to send than it can tell.
-    if let Some(max) = channel.max_message_bytes.filter(|max| *max <= 16 << 20) {
-        let padded = messages.iter().map(|m| at_the_limit(m, max));
-        options.push((1, proptest::strategy::Union::new(padded).boxed()));
-    }
-    proptest::strategy::Union::new_weighted(options).boxed()
 }
 
 /// Data frames carrying messages the spec accepts (see [`wire::Accepted`]).
