@@ -747,4 +747,31 @@ mod tests {
             .get("prompt_id")
             .is_some_and(|id| !prompt.params[0].known.contains(id))));
     }
+
+    #[test]
+    fn a_message_that_may_end_the_connection_comes_last() {
+        let generator = Generator::new(&routes(), &[Layer::Messages]);
+        let ends =
+            |payload: &Payload| matches!(payload, Payload::Binary(_)) || payload.len() > 1 << 19;
+        let (mut midway, mut last) = (0, 0);
+        for case in (0..600).map(|i| generator.case(5, i)) {
+            let sent: Vec<&Payload> = case
+                .steps
+                .iter()
+                .filter_map(|s| if let Step::Send(p) = s { Some(p) } else { None })
+                .collect();
+            let Some((end, before)) = sent.split_last() else {
+                continue;
+            };
+            midway += before.len();
+            last += usize::from(ends(end));
+            if let Some(early) = before.iter().find(|p| ends(p)) {
+                panic!("{early} before the last message of {case:?}");
+            }
+        }
+        assert!(
+            midway > 600 && last > 20,
+            "{midway} midway, {last} ending last"
+        );
+    }
 }
