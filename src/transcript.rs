@@ -285,8 +285,22 @@ impl fmt::Display for Answer {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Probe {
+    /// A fresh connection was served in time.
     Answered,
-    Failed { error: String },
+    /// No fresh connection was made: the case's own connection, kept for the next case,
+    /// answered a ping after its last message. The next fresh connection, whichever case
+    /// makes it, shows whether the server still takes new ones.
+    Kept,
+    Failed {
+        error: String,
+    },
+}
+
+impl Probe {
+    /// Whether the server was serving after the case.
+    pub fn served(&self) -> bool {
+        matches!(self, Probe::Answered | Probe::Kept)
+    }
 }
 
 /// One line of the timeline, with its offset from the start of the case.

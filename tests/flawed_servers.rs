@@ -214,17 +214,21 @@ async fn a_target_that_dies_ends_the_campaign_with_a_report() {
     let mut settings = settings(7, 200);
     settings.recover = std::time::Duration::from_millis(500);
     let report = campaign(addr, &settings).await;
-    assert!(
-        report
-            .stopped
-            .as_deref()
-            .is_some_and(|s| s.contains("stopped answering")),
-        "{:?}",
-        report.stopped
-    );
-    let checks = support::checks_of(&report);
-    assert_eq!(checks, ["stays_responsive"]);
+    support::assert_stopped_answering(&report);
     assert!(report.stats.cases < 200);
+}
+
+/// A case whose connection is kept for the next makes no probe of its own: a server that
+/// stops taking new connections, and goes on serving the ones it has, is found all the same
+/// by the next fresh connection.
+#[tokio::test]
+async fn a_server_that_stops_taking_connections_behind_a_kept_one_is_found() {
+    let addr = start(Flaw::DieAfterEchoes).await;
+    let mut settings = settings(7, 300);
+    settings.layers = vec![wsfuzz::case::Layer::Messages];
+    settings.recover = std::time::Duration::from_millis(500);
+    let report = campaign(addr, &settings).await;
+    support::assert_stopped_answering(&report);
 }
 
 #[tokio::test]

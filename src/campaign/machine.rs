@@ -805,9 +805,8 @@ impl<'a> Run<'a> {
         let Some(watched) = self.watched else {
             if !served(transcript) && !stop.or(up()).await.unwrap_or(true) {
                 self.stopped = Some(format!(
-                    "the target stopped answering after case {} and did not come back within {} s",
-                    drawn.index,
-                    settings.recover.as_secs()
+                    "the target stopped answering after case {} and did not come back within {:?}",
+                    drawn.index, settings.recover
                 ));
                 return State::Finished;
             }

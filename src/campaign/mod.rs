@@ -398,11 +398,11 @@ async fn admitted(
         let mut route = route.clone();
         let endpoint = route.probe_endpoint();
         let error = match probe(target, &route.channel, &endpoint, timing).await {
-            Probe::Answered => {
+            Probe::Failed { error } => error,
+            Probe::Answered | Probe::Kept => {
                 admitted.routes.push(route);
                 continue;
             }
-            Probe::Failed { error } => error,
         };
         let url = target.url(&endpoint);
         // Nothing answers at all: no example value will do better.
@@ -422,7 +422,7 @@ async fn admitted(
                 let mut tried = route.probe_endpoint();
                 tried.params.insert(name.clone(), value.clone());
                 match probe(target, &route.channel, &tried, timing).await {
-                    Probe::Answered => {
+                    Probe::Answered | Probe::Kept => {
                         served = true;
                         break;
                     }
@@ -614,11 +614,14 @@ async fn play_all(
     if let (Some(bystander), Some(wire)) = (bystander, transcript.wire.as_mut()) {
         wire.bystander = Some(bystander.still_served(timing).await);
     }
-    // A case whose connection stays open for the next has no close for a probe to follow:
-    // its read back, a fresh connection made after its last message, showed the server
-    // serving. Any other case is followed by a probe.
+    // A case whose connection stays open for the next has no close for a probe to follow,
+    // and showed the server serving to its end: every message was answered, and a ping after
+    // the last. Its read back, if it made one, was a fresh connection too. Every other case is
+    // followed by a probe: one fresh connection for each case, where a case of a few messages
+    // would pay two.
     let mut probed = match (&transcript.revisit, transcript.kept_open) {
         (Some(Response::Text { .. }), true) => Probe::Answered,
+        (None, true) => Probe::Kept,
         _ => probe(target, &route.channel, &route.probe_endpoint(), timing).await,
     };
     // The read back of the case's resource is a fresh connection too: one that got no
@@ -663,7 +666,7 @@ fn served(transcript: &Transcript) -> bool {
     !matches!(
         transcript.connect,
         Connect::Unreachable { .. } | Connect::Unanswered { .. }
-    ) && transcript.probe == Some(Probe::Answered)
+    ) && transcript.probe.as_ref().is_some_and(Probe::served)
 }
 
 /// Polls the probe endpoint until it answers or `settings.recover` passes.

@@ -86,6 +86,9 @@ pub enum Flaw {
     /// Answers only the first 12 messages of a connection (a per-connection quota gone
     /// wrong): a client that keeps its connection meets silence, one message a connection never.
     QuotaPerConnection,
+    /// Stops accepting connections for good after its 20th echo, and goes on serving the
+    /// connections it has: only a fresh connection shows it.
+    DieAfterEchoes,
 }
 
 /// Messages a `QuotaPerConnection` server answers on one connection.
@@ -263,7 +266,7 @@ async fn serve(
         return;
     };
     if path == "/api/ws/test" {
-        return echo(ws).await;
+        return echo(ws, flaw, stalled).await;
     }
     let id = path.strip_prefix("/ws/prompts/").unwrap_or("");
     let id = percent_encoding::percent_decode_str(id)
@@ -519,7 +522,14 @@ fn answer(text: &str, flaw: Flaw) -> Answer {
     }
 }
 
-async fn echo(mut ws: WebSocketStream<TcpStream>) {
+async fn echo(
+    mut ws: WebSocketStream<TcpStream>,
+    flaw: Flaw,
+    stalled: Arc<Mutex<Option<Instant>>>,
+) {
+    // Counted across the servers of a test binary: the flawed one dies at its first echo past
+    // the 20th, which is at most its own 20th.
+    static ECHOES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if ws
         .send(Message::text("WebSocket test connection successful"))
         .await
@@ -535,6 +545,10 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
             }
             Message::Text(text) => {
                 counter += 1;
+                let echoes = ECHOES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if flaw == Flaw::DieAfterEchoes && echoes >= 20 {
+                    *stalled.lock().unwrap() = Some(Instant::now() + Duration::from_secs(3600));
+                }
                 let reply = json!({"received": text.as_str(), "counter": counter, "timestamp": STAMP, "message": "WebSocket echo test"});
                 if ws.send(Message::text(reply.to_string())).await.is_err() {
                     return;
@@ -583,6 +597,24 @@ pub fn checks_of(report: &Report) -> Vec<&'static str> {
         }
     }
     checks
+}
+
+/// Asserts that the campaign found the target unresponsive, and nothing else, and ended there.
+pub fn assert_stopped_answering(report: &Report) {
+    assert_eq!(
+        checks_of(report),
+        ["stays_responsive"],
+        "{}",
+        wsfuzz::report::text(report)
+    );
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("stopped answering")),
+        "{:?}",
+        report.stopped
+    );
 }
 
 pub fn spec() -> Spec {
