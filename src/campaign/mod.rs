@@ -616,9 +616,9 @@ async fn play_all(
     }
     // A case whose connection stays open for the next has no close for a probe to follow,
     // and showed the server serving to its end: every message was answered, and a ping after
-    // the last. Its read back, if it made one, was a fresh connection too. Every other case is
-    // followed by a probe: one fresh connection for each case, where a case of a few messages
-    // would pay two.
+    // the last. Its read back, if it made one, was a fresh connection as well; if it made
+    // none, the next fresh connection (a read back, a probe, a case's handshake) shows whether
+    // the server still takes new ones. Every other case is followed by a probe.
     let mut probed = match (&transcript.revisit, transcript.kept_open) {
         (Some(Response::Text { .. }), true) => Probe::Answered,
         (None, true) => Probe::Kept,
