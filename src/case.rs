@@ -356,23 +356,6 @@ impl Case {
         })
     }
 
-    /// The inputs the server is judged on in this case: each message, frame and flood sent,
-    /// and the handshake where the case writes its own; the connections alongside count too.
-    pub fn inputs(&self) -> u64 {
-        let sent = self
-            .steps
-            .iter()
-            .filter(|step| {
-                matches!(
-                    step,
-                    Step::Send(_) | Step::Frame(_) | Step::Flood(_) | Step::Say { .. }
-                )
-            })
-            .count() as u64;
-        let handshake = u64::from(self.handshake.is_some());
-        sent + handshake + self.alongside.iter().map(Case::inputs).sum::<u64>()
-    }
-
     /// The layer the case works on: the lowest one any of its parts reaches.
     pub fn layer(&self) -> Layer {
         if self.handshake.is_some() || self.credentials.is_some() {

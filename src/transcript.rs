@@ -39,6 +39,10 @@ pub struct Transcript {
     /// Whether the case's connection was kept open for the next case, not closed.
     #[serde(skip)]
     pub kept_open: bool,
+    /// The inputs the server was sent and judged on: messages, frames, floods and handshakes
+    /// of the case's own. Those after the server ended the connection were never sent.
+    #[serde(skip)]
+    pub sent: u64,
     pub events: Vec<Event>,
 }
 
@@ -58,6 +62,7 @@ impl Transcript {
             crowded: false,
             earlier_on_connection: Vec::new(),
             kept_open: false,
+            sent: 0,
             events: Vec::new(),
         }
     }

@@ -175,3 +175,51 @@ async fn example_values_the_server_lacks_are_left_out_with_a_note() {
         "{why}"
     );
 }
+
+/// The inputs a campaign counts are those the server was sent: messages after the server
+/// ended the connection are not.
+#[tokio::test]
+async fn messages_after_a_close_are_not_counted_as_sent() {
+    use wsfuzz::case::{Case, Payload, Step};
+    use wsfuzz::transcript::Response;
+    let server = server::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let spec = support::spec();
+    let target =
+        wsfuzz::target::Target::resolve(&format!("ws://{}", server.local_addr()), Some(&spec))
+            .unwrap();
+    let route = &target.routes[0];
+    let text = || {
+        Step::Send(Payload::Text(
+            "{\"action\": \"expand\", \"content\": \"x\"}".into(),
+        ))
+    };
+    let case = Case {
+        handshake: None,
+        endpoint: route.probe_endpoint(),
+        steps: vec![
+            text(),
+            Step::Send(Payload::Binary(vec![1, 2, 3])),
+            text(),
+            text(),
+        ],
+        alongside: Vec::new(),
+        before: Vec::new(),
+        credentials: None,
+    };
+    let transcript =
+        wsfuzz::runner::run_case(&target, &route.channel, &case, Default::default()).await;
+    // Answered, closed with 1003, then never sent.
+    assert!(
+        matches!(
+            transcript.steps[1].response,
+            Response::Closed {
+                code: Some(1003),
+                ..
+            }
+        ),
+        "{:?}",
+        transcript.steps
+    );
+    assert_eq!(transcript.steps[2].response, Response::Skipped);
+    assert_eq!(transcript.sent, 2);
+}

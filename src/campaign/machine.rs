@@ -475,7 +475,7 @@ impl<'a> Run<'a> {
     fn count(&mut self, played: &Played) {
         let (case, tally) = (&played.drawn.case, &mut self.tally);
         tally.ran += 1;
-        tally.inputs += case.inputs();
+        tally.inputs += played.connections.iter().map(|t| t.sent).sum::<u64>();
         *tally.per_layer.entry(case.layer()).or_insert(0) += 1;
         if let Some((class, _)) = crate::gen::scale::of_index(played.drawn.index) {
             *tally.per_scale.entry(class).or_insert(0) += 1;

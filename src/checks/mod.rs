@@ -1015,6 +1015,7 @@ mod tests {
             crowded: false,
             earlier_on_connection: Vec::new(),
             kept_open: false,
+            sent: 1,
             events: Vec::new(),
         };
         judge(&Observed {
@@ -1212,6 +1213,7 @@ mod tests {
             crowded: false,
             earlier_on_connection: Vec::new(),
             kept_open: false,
+            sent: 1,
             events: vec![],
         };
         let found: Vec<_> = judge(&Observed {

@@ -102,6 +102,7 @@ pub async fn run(target: &Target, channel: &Channel, case: &Case, timing: Timing
                     timeout(timing.timeout, sender.sink.send(message)).await,
                     Ok(Ok(()))
                 );
+                transcript.sent += u64::from(sent);
                 // Abrupt leaves right after a message happen at once: in the middle of its broadcast.
                 for (later, next) in case.steps.iter().enumerate().skip(index + 1) {
                     match next {

@@ -77,6 +77,8 @@ pub(super) async fn run(
             break;
         }
     }
+    // Each rung is a handshake the server was sent and judged on.
+    transcript.sent = curve.points.len() as u64;
     transcript.wire = Some(WireRecord {
         must_refuse: None,
         upgrade: true,

@@ -475,6 +475,11 @@ async fn messages(
             response: Response::Skipped,
         });
     transcript.crowded = log.passed_over > 0;
+    transcript.sent = transcript
+        .steps
+        .iter()
+        .filter(|r| r.response != Response::Skipped)
+        .count() as u64;
     transcript.events = log.into_events();
     transcript
 }

@@ -88,7 +88,8 @@ pub(super) async fn run(
                 tls,
                 meter: &target.meter,
             };
-            conn.play(case, &handshake, &address, &path, channel, &mut record)
+            transcript.sent = conn
+                .play(case, &handshake, &address, &path, channel, &mut record)
                 .await;
             transcript.wire = Some(record);
         }
@@ -180,8 +181,11 @@ impl Conn<'_> {
         path: &str,
         channel: &Channel,
         record: &mut WireRecord,
-    ) {
+    ) -> u64 {
         let request = handshake.encode(address, path);
+        // The inputs sent, for the campaign's count: the case's own handshake, then each
+        // frame and flood written.
+        let handshake_sent = u64::from(case.handshake.is_some());
         if case.handshake.is_some() {
             self.log
                 .push(format!("→ handshake {}", handshake.summary(path)));
@@ -195,7 +199,7 @@ impl Conn<'_> {
                 cut.min(request.len())
             ));
             record.deliberate_end = true;
-            return;
+            return handshake_sent;
         }
         let written = self.write(&request, handshake.chunk).await;
         // A server may answer (and refuse) before the whole request is in: read its answer anyway.
@@ -207,7 +211,7 @@ impl Conn<'_> {
         };
         self.log.push(format!("← {}", record.answer));
         if record.answer != (Answer::Status { status: 101 }) || record.must_refuse.is_some() {
-            return;
+            return handshake_sent;
         }
         // Past the first frame the server must (or may) fail the connection for, nothing more is
         // written: those frames cannot change the verdict, and unread bytes would turn the
@@ -240,7 +244,7 @@ impl Conn<'_> {
                 Step::Disconnect(how) => {
                     self.disconnect(how).await;
                     record.deliberate_end = true;
-                    return;
+                    return handshake_sent + sent.len() as u64;
                 }
                 Step::Flood(flood) => {
                     let flooded = self.flood(flood, self.meter).await;
@@ -270,13 +274,15 @@ impl Conn<'_> {
             },
             None => rfc::obligation(&sent, channel.max_message_bytes),
         };
+        let inputs = handshake_sent + sent.len() as u64 + u64::from(record.flood.is_some());
         if record.flood.as_ref().is_some_and(|f| f.ended.is_some()) {
             record.violations.append(&mut self.reader.violations);
-            return;
+            return inputs;
         }
         self.finish(record).await;
         record.violations.append(&mut self.reader.violations);
         record.nits.append(&mut self.reader.nits);
+        inputs
     }
 
     /// Writes a flood's fragments as they are made, watching for the server to end the
