@@ -302,11 +302,8 @@ impl Bench<'_> {
                 let rerun = stop.or(self.rerun(property, &candidate)).await.flatten();
                 match rerun {
                     Some(rerun) => {
-                        *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(rerun);
-                        taken
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .push(candidate);
+                        *held(last) = Some(rerun);
+                        held(taken).push(candidate);
                         true
                     }
                     None => false,
@@ -362,9 +359,7 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
-        let lock = |last: &Mutex<Option<Rerun>>| {
-            std::mem::take(&mut *last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-        };
+        let lock = |last: &Mutex<Option<Rerun>>| std::mem::take(&mut *held(last));
         // The re-run that confirmed the case, with the whole time-out.
         let confirmed = lock(&last);
         let _ = shrinking_until.set(Instant::now() + budget.time);
@@ -384,7 +379,7 @@ impl Bench<'_> {
             let brief = matches!(property, Property::Check(_)) && attempt(case.clone()).await;
             self.brief.store(brief, Ordering::Relaxed);
             lock(&last);
-            taken.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            held(&taken).clear();
             let mut shrunk = minimal_of(case.clone()).await;
             self.brief.store(false, Ordering::Relaxed);
             if brief && shrunk.accepted > 0 {
@@ -392,11 +387,7 @@ impl Bench<'_> {
                 // it took that does is the minimal one, or where shrinking goes on, with whole
                 // waits, if a later one failed only for the brief wait. Cases taken later are
                 // smaller, so the newest that fails is searched for by halves.
-                let taken = std::mem::take(
-                    &mut *taken
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                );
+                let taken = std::mem::take(&mut *held(&taken));
                 let until = shrinking_until.get().copied().unwrap_or_else(Instant::now);
                 let tries = 2 + taken.len().ilog2() as u32;
                 let by = until.max(Instant::now() + tries * self.settings.timing.timeout);
@@ -423,7 +414,7 @@ impl Bench<'_> {
                 let newest = taken.len().saturating_sub(1);
                 match from {
                     Some((at, rerun)) => {
-                        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(rerun);
+                        *held(&last) = Some(rerun);
                         if at < newest {
                             let again = minimal_of(taken[at].clone()).await;
                             shrunk = Shrunk {
@@ -550,4 +541,12 @@ async fn settled(watched: &mut Watched, before: &Usage, wait: Duration) -> Usage
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What `mutex` guards, even if a holder panicked: shrinking's notes are plain values, never
+/// left half-written.
+fn held<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
