@@ -254,75 +254,79 @@ const HOSTILE_VALUES: &[&str] = &[
 
 /// Everything a client might send on `channel`: valid messages, near-misses and garbage.
 pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
-    let Payloads { midway, last } = Payloads::of(channel);
-    proptest::strategy::Union::new_weighted([midway, last].concat()).boxed()
+    let kinds = kinds(channel).into_iter().map(|k| (k.weight, k.payloads));
+    proptest::strategy::Union::new_weighted(kinds.collect()).boxed()
 }
 
-/// What a client might send on `channel` with more to follow: `payloads` without the messages
-/// that may end the connection or cost the server a megabyte to read.
+/// What a client might send on `channel` with more to follow: `payloads` without the kinds
+/// that may end the connection.
 fn midway_payloads(channel: &Channel) -> BoxedStrategy<Payload> {
-    proptest::strategy::Union::new_weighted(Payloads::of(channel).midway).boxed()
+    let kinds = kinds(channel).into_iter().filter(|k| !k.ends);
+    let kinds = kinds.map(|k| (k.weight, k.payloads));
+    proptest::strategy::Union::new_weighted(kinds.collect()).boxed()
 }
 
-/// The kinds of message `payloads` draws from, weighted, in two parts.
-struct Payloads {
-    /// Messages a conforming server answers, and goes on serving after.
-    midway: Vec<(u32, BoxedStrategy<Payload>)>,
-    /// Messages that may end the connection (binary where the spec has none, over the size
-    /// limit: RFC 6455 lets a server close with 1003 or 1009) or that cost the server a
-    /// megabyte to read (at the limit). A case sends one of them only last: the messages
-    /// after it would never be sent, and a run of cases on one connection would be cut short.
-    last: Vec<(u32, BoxedStrategy<Payload>)>,
+/// A kind of message `payloads` draws from, with its weight.
+struct Kind {
+    weight: u32,
+    payloads: BoxedStrategy<Payload>,
+    /// Whether it may end the connection (binary where the spec has none, over the size limit:
+    /// RFC 6455 lets a server close with 1003 or 1009) or costs the server a megabyte to read
+    /// (at the limit). A case sends one only last: the messages after it would never be sent,
+    /// and a run of cases on one connection would be cut short.
+    ends: bool,
 }
 
-impl Payloads {
-    fn of(channel: &Channel) -> Payloads {
-        let messages: Vec<&Message> = channel
-            .operations
-            .iter()
-            .flat_map(|op| &op.messages)
-            .collect();
-        if messages.is_empty() {
-            // Without a spec nothing is known to end the connection.
-            return Payloads {
-                midway: vec![(1, generic_payloads())],
-                last: Vec::new(),
-            };
-        }
-        let valid: Vec<_> = messages.iter().map(|m| valid_payload(m)).collect();
-        let valid = proptest::strategy::Union::new(valid).boxed();
-        let mut midway: Vec<(u32, BoxedStrategy<Payload>)> = vec![(16, valid.clone())];
-        let mut last = Vec::new();
-        match messages
-            .iter()
-            .any(|m| m.content_type == ContentType::Binary)
-        {
-            true => midway.push((2, binary())),
-            false => last.push((2, binary())),
-        }
-        let json: Vec<&&Message> = messages
-            .iter()
-            .filter(|m| m.content_type == ContentType::Json)
-            .collect();
-        if !json.is_empty() {
-            let objects =
-                proptest::strategy::Union::new(json.iter().map(|m| valid_json(m))).boxed();
-            midway.extend([
-                (4, invalid_json(valid.clone())),
-                (2, non_object(objects.clone())),
-                (2, deeply_nested(objects.clone())),
-            ]);
-            for message in &json {
-                midway.extend(near_misses(message));
-            }
-        }
-        // Past 16 MiB a message over the limit costs more to send than it can tell.
-        if let Some(max) = channel.max_message_bytes.filter(|max| *max <= 16 << 20) {
-            let padded = messages.iter().map(|m| at_the_limit(m, max));
-            last.push((1, proptest::strategy::Union::new(padded).boxed()));
-        }
-        Payloads { midway, last }
+fn kinds(channel: &Channel) -> Vec<Kind> {
+    let kind = |weight, payloads, ends| Kind {
+        weight,
+        payloads,
+        ends,
+    };
+    let messages: Vec<&Message> = channel
+        .operations
+        .iter()
+        .flat_map(|op| &op.messages)
+        .collect();
+    if messages.is_empty() {
+        // Without a spec nothing is known to end the connection.
+        return vec![kind(1, generic_payloads(), false)];
     }
+    let valid: Vec<_> = messages.iter().map(|m| valid_payload(m)).collect();
+    let valid = proptest::strategy::Union::new(valid).boxed();
+    let takes_binary = messages
+        .iter()
+        .any(|m| m.content_type == ContentType::Binary);
+    let mut kinds = vec![
+        kind(16, valid.clone(), false),
+        kind(2, binary(), !takes_binary),
+    ];
+    let json: Vec<&&Message> = messages
+        .iter()
+        .filter(|m| m.content_type == ContentType::Json)
+        .collect();
+    if !json.is_empty() {
+        let objects = proptest::strategy::Union::new(json.iter().map(|m| valid_json(m))).boxed();
+        kinds.extend([
+            kind(4, invalid_json(valid.clone()), false),
+            kind(2, non_object(objects.clone()), false),
+            kind(2, deeply_nested(objects.clone()), false),
+        ]);
+        for message in &json {
+            let near = near_misses(message).into_iter();
+            kinds.extend(near.map(|(weight, payloads)| kind(weight, payloads, false)));
+        }
+    }
+    // Past 16 MiB a message over the limit costs more to send than it can tell.
+    if let Some(max) = channel.max_message_bytes.filter(|max| *max <= 16 << 20) {
+        let padded = messages.iter().map(|m| at_the_limit(m, max));
+        kinds.push(kind(
+            1,
+            proptest::strategy::Union::new(padded).boxed(),
+            true,
+        ));
+    }
+    kinds
 }
 
 /// Data frames carrying messages the spec accepts (see [`wire::Accepted`]).
