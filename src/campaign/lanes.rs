@@ -61,6 +61,17 @@ impl Claim {
     }
 }
 
+/// Which of the cases waiting, in the order they were drawn, may start beside those being
+/// played: the first that clashes with none of them, nor with a case waiting before it (the
+/// cases on one resource are played in the order they were drawn).
+pub(super) fn first_ready(playing: &[&Claim], waiting: &[&Claim]) -> Option<usize> {
+    (0..waiting.len()).find(|&i| {
+        let claim = waiting[i];
+        !playing.iter().any(|other| other.clashes(claim))
+            && !waiting[..i].iter().any(|before| before.clashes(claim))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +102,22 @@ mod tests {
         assert!(claim(&[("id", "greeting")], "greeting", false).clashes(&cycle));
         // A case of scale is played alone.
         assert!(summary.clashes(&claim(&[("id", "cycle")], "greeting", true)));
+    }
+
+    #[test]
+    fn a_case_held_back_by_a_clash_holds_back_only_the_cases_that_clash_with_it() {
+        let playing = claim(&[("id", "summary")], "greeting", false);
+        let same = claim(&[("id", "summary")], "greeting", false);
+        let other = claim(&[("id", "cycle")], "greeting", false);
+        let after_same = claim(&[("id", "summary")], "greeting", false);
+        // The second case on `summary` waits; the one on `cycle` goes ahead of it.
+        assert_eq!(first_ready(&[&playing], &[&same, &other]), Some(1));
+        // A case on `summary` drawn later does not overtake the one waiting before it.
+        assert_eq!(first_ready(&[], &[&same, &after_same]), Some(0));
+        assert_eq!(first_ready(&[&other], &[&same, &after_same]), Some(0));
+        // A case of scale waiting holds back every case drawn after it.
+        let scale = claim(&[("id", "cycle")], "greeting", true);
+        assert_eq!(first_ready(&[&playing], &[&scale, &other]), None);
+        assert_eq!(first_ready(&[&playing], &[]), None);
     }
 }

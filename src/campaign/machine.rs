@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::lanes::Claim;
+use super::lanes::{self, Claim};
 use super::replay::{Bench, Property, Rerun};
 use super::schedule::Schedule;
 use super::{
@@ -95,6 +95,8 @@ struct InLane {
 /// Cases played out ahead of their turn to be judged, at most: past it, no more are drawn
 /// until the slow one before them ends.
 const AHEAD: usize = 256;
+/// Cases drawn and held back by a clash, at most: past it, drawing waits for a lane to free.
+const WAITING: usize = 16;
 
 impl Played<'_> {
     fn transcript(&self) -> &Transcript {
@@ -150,8 +152,10 @@ pub(super) struct Run<'a> {
     lanes: Lanes<'a>,
     /// The cases in the lanes.
     in_lanes: Vec<InLane>,
-    /// A case drawn that clashes with one being played: it starts first once it can.
-    waiting: Option<Drawn<'a>>,
+    /// Cases drawn that clash with one being played, or with one waiting before them, in the
+    /// order they were drawn: each starts once it clashes with neither, and cases drawn after
+    /// them on other resources need not wait for them.
+    waiting: VecDeque<(Drawn<'a>, Claim)>,
     /// Whether the schedule has no more cases.
     drawn_all: bool,
     drawn: u64,
@@ -205,7 +209,7 @@ impl<'a> Run<'a> {
             },
             lanes: FuturesUnordered::new(),
             in_lanes: Vec::new(),
-            waiting: None,
+            waiting: VecDeque::new(),
             drawn_all: false,
             drawn: 0,
             ahead: BTreeMap::new(),
@@ -350,30 +354,29 @@ impl<'a> Run<'a> {
         State::Replaying(next + 1)
     }
 
-    /// Starts cases while there are lanes free: the one waiting first, then those the
-    /// schedule admits, until one clashes with a case being played (it waits).
+    /// Starts cases while there are lanes free: those waiting first, in the order they were
+    /// drawn, then those the schedule admits. A case that clashes with one being played, or
+    /// with one waiting before it, waits; up to `WAITING` of them.
     async fn draw(&mut self) -> State<'a> {
         while self.lanes.len() < self.jobs && self.ahead.len() < AHEAD {
             if self.stop.is_stopped() {
                 return State::Finished;
             }
-            let drawn = match self.waiting.take() {
-                Some(drawn) => drawn,
-                None => match self.next_case() {
-                    Some(drawn) => drawn,
-                    None => break,
-                },
-            };
-            let claim = Claim::of(&drawn.case, drawn.route);
-            if self
-                .in_lanes
-                .iter()
-                .any(|other| other.claim.clashes(&claim))
-            {
-                self.waiting = Some(drawn);
+            let playing: Vec<&Claim> = self.in_lanes.iter().map(|c| &c.claim).collect();
+            let waiting: Vec<&Claim> = self.waiting.iter().map(|(_, c)| c).collect();
+            let ready = lanes::first_ready(&playing, &waiting);
+            if let Some((drawn, claim)) = ready.and_then(|i| self.waiting.remove(i)) {
+                self.start(drawn, claim).await;
+                continue;
+            }
+            if self.waiting.len() >= WAITING {
                 break;
             }
-            self.start(drawn, claim).await;
+            let Some(drawn) = self.next_case() else {
+                break;
+            };
+            let claim = Claim::of(&drawn.case, drawn.route);
+            self.waiting.push_back((drawn, claim));
         }
         State::Playing
     }
