@@ -53,6 +53,11 @@ impl Claim {
         }
     }
 
+    /// Whether the case is played with no other at once.
+    pub fn alone(&self) -> bool {
+        self.alone
+    }
+
     /// Whether the two cases cannot be played at once.
     pub fn clashes(&self, other: &Claim) -> bool {
         let touches =

@@ -369,7 +369,9 @@ impl<'a> Run<'a> {
                 self.start(drawn, claim).await;
                 continue;
             }
-            if self.waiting.len() >= WAITING {
+            // A case of scale waiting holds back every case after it: drawing more would only
+            // take the schedule's turns (of time, in a timed campaign) before they can be played.
+            if self.waiting.len() >= WAITING || self.waiting.iter().any(|(_, c)| c.alone()) {
                 break;
             }
             let Some(drawn) = self.next_case() else {
