@@ -254,16 +254,19 @@ const HOSTILE_VALUES: &[&str] = &[
 
 /// Everything a client might send on `channel`: valid messages, near-misses and garbage.
 pub fn payloads(channel: &Channel) -> BoxedStrategy<Payload> {
-    let kinds = kinds(channel).into_iter().map(|k| (k.weight, k.payloads));
-    proptest::strategy::Union::new_weighted(kinds.collect()).boxed()
+    weighted(kinds(channel))
 }
 
 /// What a client might send on `channel` with more to follow: `payloads` without the kinds
 /// that may end the connection.
 fn midway_payloads(channel: &Channel) -> BoxedStrategy<Payload> {
-    let kinds = kinds(channel).into_iter().filter(|k| !k.ends);
-    let kinds = kinds.map(|k| (k.weight, k.payloads));
-    proptest::strategy::Union::new_weighted(kinds.collect()).boxed()
+    weighted(kinds(channel).into_iter().filter(|k| !k.ends))
+}
+
+/// One of `kinds`, drawn by their weights.
+fn weighted(kinds: impl IntoIterator<Item = Kind>) -> BoxedStrategy<Payload> {
+    let options = kinds.into_iter().map(|k| (k.weight, k.payloads)).collect();
+    proptest::strategy::Union::new_weighted(options).boxed()
 }
 
 /// A kind of message `payloads` draws from, with its weight.
