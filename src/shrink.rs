@@ -35,6 +35,10 @@ pub struct Shrunk {
     pub accepted: usize,
     /// The budget ran out before every simplification had been tried.
     pub exhausted: bool,
+    /// The channel of an earlier finding of the same flaw whose minimal case shrinking
+    /// started from, moved to this endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_channel: Option<String>,
 }
 
 /// Greedily replaces `case` by its first simpler variant that `still_fails`, until none does.
@@ -49,6 +53,7 @@ where
         attempts: 0,
         accepted: 0,
         exhausted: false,
+        from_channel: None,
     };
     'simpler: loop {
         let current = shrunk.case.clone();
@@ -83,6 +88,7 @@ where
         attempts: 0,
         accepted: 0,
         exhausted: false,
+        from_channel: None,
     };
     let Some((floor, size)) = shrunk.case.scale() else {
         return shrunk;

@@ -5,7 +5,7 @@ mod support;
 use serde_json::Value;
 use support::{campaign, settings, start, Flaw};
 use wsfuzz::campaign::{Finding, Report};
-use wsfuzz::case::{Payload, Step};
+use wsfuzz::case::{Layer, Payload, Step};
 
 /// Runs a campaign on a server with `flaw`, whose findings must all be of `check` (one for
 /// each kind of input that shows the flaw), and returns the first.
@@ -284,5 +284,49 @@ async fn a_failure_after_earlier_cases_on_a_kept_connection_is_shrunk_with_them(
         report.stats.inputs > report.stats.cases,
         "{:?}",
         report.stats
+    );
+}
+
+#[tokio::test]
+async fn one_flaw_seen_through_two_channels_is_shrunk_once() {
+    // The server never answers a request without a key, whatever its path. The finding on
+    // the second channel starts from the first one's minimal case, moved to its own endpoint.
+    let addr = start(Flaw::SilentWithoutKey).await;
+    let mut settings = settings(7, 40);
+    settings.layers = vec![Layer::Handshake];
+    let report = campaign(addr, &settings).await;
+    let silent: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.actual.contains("no answer"))
+        .collect();
+    let channels: Vec<&str> = silent.iter().map(|f| f.channel.as_str()).collect();
+    assert_eq!(
+        channels.len(),
+        2,
+        "one silence on each channel: {}",
+        wsfuzz::report::text(&report)
+    );
+    // In the order they were found (findings are sorted by level only).
+    let (earlier, later) = (silent[0], silent[1]);
+    assert_ne!(earlier.channel, later.channel);
+    assert_eq!(earlier.shrink.from_channel, None);
+    assert_eq!(
+        later.shrink.from_channel.as_deref(),
+        Some(earlier.channel.as_str())
+    );
+    assert_eq!(
+        later.case.handshake, earlier.case.handshake,
+        "{} against {}",
+        later.case, earlier.case
+    );
+    assert!(!later.flaky && !earlier.flaky);
+    let text = wsfuzz::report::text(&report);
+    assert!(
+        text.contains(&format!(
+            "starting from the minimal case on `{}`",
+            earlier.channel
+        )),
+        "{text}"
     );
 }

@@ -34,21 +34,28 @@ fn played_on(case: &Case) -> Vec<Resource> {
 
 /// What a case needs of the server while it is played.
 pub(super) struct Claim {
-    /// Resources it connects to, itself, through the clients of its scenario, or the cases
-    /// played before and alongside it.
+    /// Resources it writes to, itself, through the clients of its scenario, or the cases
+    /// played before and alongside it: what it sends there others would see.
     own: Vec<Resource>,
-    /// The resource its probe (and, below the messages, its bystander) connects to after
-    /// and through it: read, not written, so other probes may share it.
-    probed: Resource,
+    /// Resources it only connects to: the one its probe (and, below the messages, its
+    /// bystander) reads after and through it, and its own when it sends no message (a bare
+    /// handshake, a drop right after it). Readers may share a resource.
+    read: Vec<Resource>,
     /// A case of scale is played alone: the time the server takes over it is what is judged.
     alone: bool,
 }
 
 impl Claim {
     pub fn of(case: &Case, route: &Route) -> Claim {
+        let probed = resource(&route.probe_endpoint());
+        let sends = !case.steps.is_empty() || !case.alongside.is_empty() || !case.before.is_empty();
+        let (own, read) = match sends {
+            true => (played_on(case), vec![probed]),
+            false => (Vec::new(), vec![probed, resource(&case.endpoint)]),
+        };
         Claim {
-            own: played_on(case),
-            probed: resource(&route.probe_endpoint()),
+            own,
+            read,
             alone: case.scale().is_some(),
         }
     }
@@ -58,22 +65,35 @@ impl Claim {
         self.alone
     }
 
+    /// Whether the case only connects: it changes nothing another case would see, so it may
+    /// be played before cases drawn ahead of it.
+    fn reads_only(&self) -> bool {
+        self.own.is_empty() && !self.alone
+    }
+
     /// Whether the two cases cannot be played at once.
     pub fn clashes(&self, other: &Claim) -> bool {
-        let touches =
-            |a: &Claim, b: &Claim| a.own.iter().any(|r| b.own.contains(r) || *r == b.probed);
+        let touches = |a: &Claim, b: &Claim| {
+            a.own
+                .iter()
+                .any(|r| b.own.contains(r) || b.read.contains(r))
+        };
         self.alone || other.alone || touches(self, other) || touches(other, self)
     }
 }
 
 /// Which of the cases waiting, in the order they were drawn, may start beside those being
 /// played: the first that clashes with none of them, nor with a case waiting before it (the
-/// cases on one resource are played in the order they were drawn).
+/// cases that write to a resource are played in the order they were drawn). A case that only
+/// connects may go ahead of those waiting, but never of a case of scale.
 pub(super) fn first_ready(playing: &[&Claim], waiting: &[&Claim]) -> Option<usize> {
     (0..waiting.len()).find(|&i| {
         let claim = waiting[i];
-        !playing.iter().any(|other| other.clashes(claim))
-            && !waiting[..i].iter().any(|before| before.clashes(claim))
+        let held_back = |before: &&Claim| match claim.reads_only() {
+            true => before.alone,
+            false => before.clashes(claim),
+        };
+        !playing.iter().any(|other| other.clashes(claim)) && !waiting[..i].iter().any(held_back)
     })
 }
 
@@ -90,9 +110,42 @@ mod tests {
         };
         Claim {
             own: vec![("prompt".into(), map(params))],
-            probed: ("prompt".into(), map(&[("id", probed)])),
+            read: vec![("prompt".into(), map(&[("id", probed)]))],
             alone,
         }
+    }
+
+    /// A case that sends nothing on `params`: it only connects there.
+    fn reader(params: &[(&str, &str)], probed: &str) -> Claim {
+        let Claim { own, mut read, .. } = claim(params, probed, false);
+        read.extend(own);
+        Claim {
+            own: Vec::new(),
+            read,
+            alone: false,
+        }
+    }
+
+    #[test]
+    fn cases_that_send_nothing_share_a_resource_but_not_with_one_that_writes_there() {
+        let handshake = reader(&[("id", "summary")], "greeting");
+        let another = reader(&[("id", "summary")], "greeting");
+        assert!(!handshake.clashes(&another));
+        // A writer there would reach the reader's connection.
+        let writer = claim(&[("id", "summary")], "greeting", false);
+        assert!(handshake.clashes(&writer));
+        assert!(writer.clashes(&handshake));
+        assert!(!handshake.clashes(&claim(&[("id", "cycle")], "greeting", false)));
+        // A case of scale is still played alone.
+        assert!(handshake.clashes(&claim(&[("id", "cycle")], "greeting", true)));
+        // One that only connects goes ahead of a writer waiting for a reader there, but
+        // not of a case of scale; writers keep their order.
+        let playing = reader(&[("id", "summary")], "greeting");
+        assert_eq!(first_ready(&[&playing], &[&writer, &another]), Some(1));
+        let scale = claim(&[("id", "cycle")], "greeting", true);
+        assert_eq!(first_ready(&[&playing], &[&scale, &another]), None);
+        let later = claim(&[("id", "summary")], "greeting", false);
+        assert_eq!(first_ready(&[&playing], &[&writer, &later]), None);
     }
 
     #[test]

@@ -343,6 +343,7 @@ impl<'a> Run<'a> {
                 first,
                 saved.regression.case_index,
                 budget,
+                None,
             )
             .await;
         self.shrinking += began.elapsed();
@@ -463,7 +464,8 @@ impl<'a> Run<'a> {
         if self.lanes.is_empty() {
             return State::Finished;
         }
-        let Some(Some((seq, played))) = self.stop.or(self.lanes.next()).await else {
+        let next = self.stop.or(self.lanes.next()).await;
+        let Some(Some((seq, played))) = next else {
             return State::Finished;
         };
         if !self.landed(seq, played) {
@@ -471,6 +473,13 @@ impl<'a> Run<'a> {
         }
         // The case whose turn it is is judged before another starts in its lane: on a target
         // wsfuzz watches, what the process did then was that case's doing alone.
+        self.next_turn()
+    }
+
+    /// The next case in the draw's order, if it has been played already, else drawing more:
+    /// cases played out are judged before others start, so that a failure among them is
+    /// re-run without waiting for cases drawn meanwhile.
+    fn next_turn(&self) -> State<'a> {
         match self.ahead.contains_key(&self.next_judged) {
             true => State::Playing,
             false => State::Drawing,
@@ -698,8 +707,10 @@ impl<'a> Run<'a> {
             let bench = self.bench(route, &earlier, on_connection);
             let budget = shrink_budget(settings, self.shrinking);
             let began = Instant::now();
+            let head_start = self.head_start(&case, &first);
             let finding =
-                Box::pin(bench.minimize(property, case, first.clone(), index, budget)).await;
+                Box::pin(bench.minimize(property, case, first.clone(), index, budget, head_start))
+                    .await;
             self.shrinking += began.elapsed();
             if (finding.flaky || finding.unconfirmed) && statistical {
                 if self.stop.is_stopped() {
@@ -742,6 +753,22 @@ impl<'a> Run<'a> {
         self.seen.insert(shown, self.findings.len());
         self.findings.push(finding);
         State::Shrinking(judged)
+    }
+
+    /// The minimal case of a finding of the same check and cause on another channel, moved to
+    /// `case`'s endpoint: the same flaw, seen through another channel, likely shrinks to it.
+    fn head_start(&self, case: &Case, first: &Rerun) -> Option<(Case, String)> {
+        let earlier = self.findings.iter().rev().find(|f| {
+            f.check == first.failure.check
+                && f.cause == first.failure.cause
+                && f.case.endpoint.channel != case.endpoint.channel
+                && f.case.layer() == case.layer()
+        })?;
+        let moved = Case {
+            endpoint: case.endpoint.clone(),
+            ..earlier.case.clone()
+        };
+        Some((moved, earlier.channel.clone()))
     }
 
     /// The death of the target, if it died after the case was judged and no crash is among
@@ -815,7 +842,7 @@ impl<'a> Run<'a> {
                 ));
                 return State::Finished;
             }
-            return State::Drawing;
+            return self.next_turn();
         };
         // One that died is not waited for.
         let exited = watched.lock().await.exited().await.is_some();

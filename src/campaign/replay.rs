@@ -264,7 +264,10 @@ impl Bench<'_> {
         None
     }
 
-    /// Confirms a failure on a re-run, shrinks it, and writes it up.
+    /// Confirms a failure on a re-run, shrinks it, and writes it up. `head_start` is the
+    /// minimal case of a finding of the same check and cause on another channel, moved to
+    /// this case's endpoint: tried first, the same flaw seen through another channel need not
+    /// be shrunk all over again.
     pub async fn minimize(
         &self,
         property: Property,
@@ -274,6 +277,7 @@ impl Bench<'_> {
         index: u64,
         // What shrinking may spend; a re-run that confirms the failure is not shrinking.
         budget: Budget,
+        head_start: Option<(Case, String)>,
     ) -> Finding {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
@@ -281,12 +285,19 @@ impl Bench<'_> {
         // The candidates shrinking took, in turn.
         let taken: Mutex<Vec<Case>> = Mutex::new(Vec::new());
         let admission = self.route.channel.admits(&case.endpoint.params);
-        // Set once the first re-run is done: from then on every re-run is shrinking, and
-        // shrinking ends at its budget's time, mid-run if need be.
-        let shrinking_until: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        // When shrinking ends, mid-run if need be; unset while a re-run confirms the failure,
+        // which only the campaign's stop cuts short. Shrinking's time runs from its first
+        // re-run, across the phases below.
+        let shrinking_until: Mutex<Option<Instant>> = Mutex::new(None);
+        let deadline = std::sync::OnceLock::new();
+        let shrinking = |on: bool| {
+            *held(&shrinking_until) =
+                on.then(|| *deadline.get_or_init(|| Instant::now() + budget.time));
+        };
+        let original = &case.clone();
         let attempt = |candidate: Case| {
-            let (last, taken) = (&last, &taken);
-            let until = shrinking_until.get().copied();
+            let (last, taken, first_cause) = (&last, &taken, &first_cause);
+            let until = *held(&shrinking_until);
             async move {
                 // A candidate whose endpoint the server would refuse where the original's it would
                 // accept (or the other way round) fails for another reason: it is not simpler.
@@ -301,6 +312,15 @@ impl Bench<'_> {
                 };
                 let rerun = stop.or(self.rerun(property, &candidate)).await.flatten();
                 match rerun {
+                    // Shrinking keeps to the kind of answer first seen: it must not slip from
+                    // one flaw to another of the same check (silence on some requests, a drop
+                    // on smaller ones), where the finding would hide behind the other one.
+                    Some(rerun)
+                        if candidate != *original
+                            && !same_answer(first_cause, &rerun.failure.cause) =>
+                    {
+                        false
+                    }
                     Some(rerun) => {
                         *held(last) = Some(rerun);
                         held(taken).push(candidate);
@@ -310,13 +330,79 @@ impl Bench<'_> {
                 }
             }
         };
+        let lock = |last: &Mutex<Option<Rerun>>| std::mem::take(&mut *held(last));
+        let minimal_of = |case: Case| async move {
+            if case.scale().is_some() {
+                crate::shrink::edge(case, budget, attempt).await
+            } else {
+                shrink(case, budget, attempt).await
+            }
+        };
         let target_down = self.watched.is_none()
             && !self
                 .stop
                 .or(wait_until_up(self.target, self.route, self.settings))
                 .await
                 .unwrap_or(true);
-        let mut reproduced = !target_down && attempt(case.clone()).await;
+        // A check's failure is re-run with brief waits first, and shrunk at once if it fails so
+        // too: the newest case shrinking took that fails with whole waits confirms it. A
+        // failure by silence then costs one whole time-out, not two (the case's, then its
+        // minimal case's). What brief waits cannot show is confirmed below with whole waits.
+        let mut early: Option<(Shrunk, Rerun)> = None;
+        // Whether the case itself was re-run with whole waits, and passed.
+        let mut passed_whole = false;
+        if !target_down && budget.attempts > 0 && matches!(property, Property::Check(_)) {
+            shrinking(true);
+            self.brief.store(true, Ordering::Relaxed);
+            let (head, from_channel) = match head_start
+                .filter(|(head, _)| weight(head) <= weight(&case))
+            {
+                Some((head, channel)) if attempt(head.clone()).await => (Some(head), Some(channel)),
+                _ => (None, None),
+            };
+            let headed = usize::from(head.is_some());
+            let from = match head {
+                Some(head) => Some(head),
+                None => attempt(case.clone()).await.then(|| case.clone()),
+            };
+            if let Some(from) = from {
+                let briefly = minimal_of(from).await;
+                self.brief.store(false, Ordering::Relaxed);
+                let tried = std::mem::take(&mut *held(&taken));
+                let (newest, oldest_passed) = self
+                    .newest_failing(property, &tried, original, &first_cause)
+                    .await;
+                passed_whole = oldest_passed && headed == 0;
+                if let Some((at, rerun)) = newest {
+                    lock(&last);
+                    // Candidates taken after `at` failed only for the brief wait: shrinking
+                    // goes on from `at`, with whole waits.
+                    let mut shrunk = match at + 1 < tried.len() {
+                        true => {
+                            let again = minimal_of(tried[at].clone()).await;
+                            Shrunk {
+                                attempts: briefly.attempts + again.attempts,
+                                accepted: at + headed + again.accepted,
+                                ..again
+                            }
+                        }
+                        false => Shrunk {
+                            accepted: briefly.accepted + headed,
+                            ..briefly
+                        },
+                    };
+                    // Every case taken descends from the head start, if there was one.
+                    shrunk.from_channel = from_channel;
+                    early = Some((shrunk, lock(&last).unwrap_or(rerun)));
+                }
+            }
+            self.brief.store(false, Ordering::Relaxed);
+            held(&taken).clear();
+            lock(&last);
+        }
+        shrinking(false);
+        let mut reproduced =
+            early.is_some() || (!target_down && !passed_whole && attempt(case.clone()).await);
         let unconfirmed = !reproduced && self.stop.is_stopped();
         // A scenario that fails only after others may fail on what they left behind: played
         // after them on a fresh target, the history itself is the case to shrink.
@@ -359,89 +445,26 @@ impl Bench<'_> {
             }
         }
         let original_steps = case.steps.len();
-        let lock = |last: &Mutex<Option<Rerun>>| std::mem::take(&mut *held(last));
-        // The re-run that confirmed the case, with the whole time-out.
-        let confirmed = lock(&last);
-        let _ = shrinking_until.set(Instant::now() + budget.time);
-        let minimal_of = |case: Case| async move {
-            if case.scale().is_some() {
-                crate::shrink::edge(case, budget, attempt).await
-            } else {
-                shrink(case, budget, attempt).await
+        shrinking(true);
+        // The re-run that confirmed the case, with the whole time-out, and the case shrunk.
+        let (confirmed, mut shrunk) = match early {
+            Some((shrunk, rerun)) => (Some(rerun), shrunk),
+            // Confirmed with whole waits only: shrunk with them.
+            None if reproduced && budget.attempts > 0 => {
+                let confirmed = lock(&last);
+                held(&taken).clear();
+                (confirmed, minimal_of(case.clone()).await)
             }
-        };
-        let mut shrunk = if reproduced && budget.attempts > 0 {
-            // Candidates are waited for briefly when the case fails so too: most pass at once,
-            // and one that fails by silence would otherwise cost the whole time-out. A failure
-            // that takes longer to show (a wrong answer that comes slowly) is shrunk with whole
-            // waits.
-            self.brief.store(true, Ordering::Relaxed);
-            let brief = matches!(property, Property::Check(_)) && attempt(case.clone()).await;
-            self.brief.store(brief, Ordering::Relaxed);
-            lock(&last);
-            held(&taken).clear();
-            let mut shrunk = minimal_of(case.clone()).await;
-            self.brief.store(false, Ordering::Relaxed);
-            if brief && shrunk.accepted > 0 {
-                // What shrinking took must fail with the whole time-out too: the newest case
-                // it took that does is the minimal one, or where shrinking goes on, with whole
-                // waits, if a later one failed only for the brief wait. Cases taken later are
-                // smaller, so the newest that fails is searched for by halves.
-                let taken = std::mem::take(&mut *held(&taken));
-                let until = shrinking_until.get().copied().unwrap_or_else(Instant::now);
-                let tries = 2 + taken.len().ilog2() as u32;
-                let by = until.max(Instant::now() + tries * self.settings.timing.timeout);
-                // The newest that failed with whole waits, among those before `passed`.
-                let (mut from, mut passed) = (None, taken.len());
-                let mut next = taken.len() - 1;
-                loop {
-                    match self
-                        .stop
-                        .by(by)
-                        .or(self.rerun(property, &taken[next]))
-                        .await
-                    {
-                        Some(Some(rerun)) => from = Some((next, rerun)),
-                        Some(None) => passed = next,
-                        None => break,
-                    }
-                    let low = from.as_ref().map_or(0, |(at, _)| at + 1);
-                    if low >= passed {
-                        break;
-                    }
-                    next = low + (passed - low) / 2;
-                }
-                let newest = taken.len().saturating_sub(1);
-                match from {
-                    Some((at, rerun)) => {
-                        *held(&last) = Some(rerun);
-                        if at < newest {
-                            let again = minimal_of(taken[at].clone()).await;
-                            shrunk = Shrunk {
-                                attempts: shrunk.attempts + again.attempts,
-                                accepted: at + 1 + again.accepted,
-                                ..again
-                            };
-                        }
-                    }
-                    None => {
-                        lock(&last);
-                        let again = minimal_of(case.clone()).await;
-                        shrunk = Shrunk {
-                            attempts: shrunk.attempts + again.attempts,
-                            ..again
-                        };
-                    }
-                }
-            }
-            shrunk
-        } else {
-            Shrunk {
-                case: case.clone(),
-                attempts: 1,
-                accepted: 0,
-                exhausted: false,
-            }
+            None => (
+                lock(&last),
+                Shrunk {
+                    case: case.clone(),
+                    attempts: 1,
+                    accepted: 0,
+                    exhausted: false,
+                    from_channel: None,
+                },
+            ),
         };
         // On a started target, a message case's minimal case must fail on a fresh target too: if
         // it fails only on what the campaign left in its resource (a write that broke it, every
@@ -529,6 +552,75 @@ impl Bench<'_> {
             replayed: false,
         }
     }
+
+    /// The newest of `taken` (cases shrinking took in turn, each smaller than the one before)
+    /// that fails with whole waits, searched for by halves, with the re-run that showed it;
+    /// and whether the oldest was re-run so and passed.
+    async fn newest_failing(
+        &self,
+        property: Property,
+        taken: &[Case],
+        original: &Case,
+        first_cause: &str,
+    ) -> (Option<(usize, Rerun)>, bool) {
+        let Some(mut next) = taken.len().checked_sub(1) else {
+            return (None, false);
+        };
+        let tries = 2 + taken.len().ilog2();
+        let by = Instant::now() + tries * self.settings.timing.timeout;
+        // The newest that failed, among those before `passed`.
+        let (mut from, mut passed) = (None, taken.len());
+        loop {
+            match self
+                .stop
+                .by(by)
+                .or(self.rerun(property, &taken[next]))
+                .await
+            {
+                Some(Some(rerun))
+                    if taken[next] == *original
+                        || same_answer(first_cause, &rerun.failure.cause) =>
+                {
+                    from = Some((next, rerun))
+                }
+                Some(_) => passed = next,
+                None => break,
+            }
+            let low = from.as_ref().map_or(0, |(at, _)| at + 1);
+            if low >= passed {
+                break;
+            }
+            next = low + (passed - low) / 2;
+        }
+        (from, passed == 0)
+    }
+}
+
+/// Whether two causes tell of the same kind of answer (`… → silence`, `… → close 1011`),
+/// however long it was waited for; a cause that tells none matches any.
+fn same_answer(first: &str, now: &str) -> bool {
+    let answer = |cause: &str| {
+        let (_, answer) = cause.rsplit_once(" → ")?;
+        let words: Vec<&str> = answer.split(' ').collect();
+        let waited = |i: usize| {
+            words[i].bytes().all(|b| b.is_ascii_digit()) && words.get(i + 1) == Some(&"ms")
+        };
+        Some(
+            (0..words.len())
+                .map(|i| if waited(i) { "N" } else { words[i] })
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    };
+    match (answer(first), answer(now)) {
+        (Some(first), Some(now)) => first == now,
+        _ => true,
+    }
+}
+
+/// How big a case is, to tell whether a head start is no bigger: its length as saved.
+fn weight(case: &Case) -> usize {
+    serde_json::to_vec(case).map_or(usize::MAX, |bytes| bytes.len())
 }
 
 /// Usage once the target's descriptor count stops falling, or `wait` passes: closing sockets takes it a moment.
@@ -549,4 +641,33 @@ fn held<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_answer;
+
+    #[test]
+    fn shrinking_keeps_to_the_kind_of_answer_however_long_it_was_waited_for() {
+        let silent = "a handshake to refuse → no answer within 2000 ms";
+        assert!(same_answer(
+            silent,
+            "a handshake to refuse → no answer within 250 ms"
+        ));
+        assert!(!same_answer(
+            silent,
+            "a handshake to refuse → the connection dropped before an answer: reset"
+        ));
+        // Close codes are kinds of answer of their own.
+        assert!(!same_answer(
+            "invalid JSON → close 1011",
+            "invalid JSON → close 1002"
+        ));
+        assert!(same_answer(
+            "invalid JSON → close 1011",
+            "a near-miss → close 1011"
+        ));
+        // A cause that tells no answer (a scenario of several clients) constrains nothing.
+        assert!(same_answer("", "invalid JSON → close 1011"));
+    }
 }

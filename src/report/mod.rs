@@ -241,15 +241,16 @@ pub(crate) fn how_shrunk(f: &Finding) -> String {
         } else {
             ""
         };
-        let steps = if f.original_steps == 1 {
-            "step"
-        } else {
-            "steps"
+        let from = match f.original_steps {
+            0 => String::new(),
+            1 => "from 1 step ".to_string(),
+            n => format!("from {n} steps "),
         };
-        format!(
-            "shrunk from {} {steps} in {} runs{limit}",
-            f.original_steps, f.shrink.attempts
-        )
+        let start = match &f.shrink.from_channel {
+            Some(channel) => format!(", starting from the minimal case on `{channel}`"),
+            None => String::new(),
+        };
+        format!("shrunk {from}in {} runs{limit}{start}", f.shrink.attempts)
     }
 }
 

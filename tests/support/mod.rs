@@ -89,6 +89,9 @@ pub enum Flaw {
     /// Stops accepting connections for good after its 20th echo, and goes on serving the
     /// connections it has: only a fresh connection shows it.
     DieAfterEchoes,
+    /// Never answers a request without a `Sec-WebSocket-Key`, on any path (a parser that
+    /// waits for the header): one flaw of the server's, seen through every channel.
+    SilentWithoutKey,
 }
 
 /// Messages a `QuotaPerConnection` server answers on one connection.
@@ -205,6 +208,26 @@ fn broadcast_for(request: &str, reply: &Value) -> Option<Value> {
     }
 }
 
+/// Whether the request's head, as it arrives within a second, has a `Sec-WebSocket-Key`.
+async fn has_key(stream: &TcpStream) -> bool {
+    let mut head = vec![0u8; 64 << 10];
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let Ok(Ok(seen)) = tokio::time::timeout_at(deadline.into(), stream.peek(&mut head)).await
+        else {
+            return false;
+        };
+        let arrived = String::from_utf8_lossy(&head[..seen]).to_ascii_lowercase();
+        if let Some(end) = arrived.find("\r\n\r\n") {
+            return arrived[..end].contains("\nsec-websocket-key:");
+        }
+        if seen == head.len() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn serve(
     stream: TcpStream,
     flaw: Flaw,
@@ -222,6 +245,10 @@ async fn serve(
             tokio::time::sleep(Duration::from_secs(60)).await;
             return;
         }
+    }
+    if flaw == Flaw::SilentWithoutKey && !has_key(&stream).await {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return;
     }
     let mut path = String::new();
     let mut authorization: Option<String> = None;
