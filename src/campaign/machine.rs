@@ -464,8 +464,7 @@ impl<'a> Run<'a> {
         if self.lanes.is_empty() {
             return State::Finished;
         }
-        let next = self.stop.or(self.lanes.next()).await;
-        let Some(Some((seq, played))) = next else {
+        let Some(Some((seq, played))) = self.stop.or(self.lanes.next()).await else {
             return State::Finished;
         };
         if !self.landed(seq, played) {
