@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::company::Company;
 use super::lanes::{self, Claim};
 use super::replay::{Bench, Property, Rerun};
 use super::schedule::Schedule;
@@ -264,6 +265,8 @@ impl<'a> Run<'a> {
             on_connection,
             from_scratch: AtomicBool::new(false),
             brief: AtomicBool::new(false),
+            passed_within: std::sync::Mutex::new(None),
+            company: None,
         }
     }
 
@@ -359,15 +362,39 @@ impl<'a> Run<'a> {
     /// drawn, then those the schedule admits. A case that clashes with one being played, or
     /// with one waiting before it, waits; up to `WAITING` of them.
     async fn draw(&mut self) -> State<'a> {
+        match self.fill_lanes(None).await {
+            true => State::Playing,
+            false => State::Finished,
+        }
+    }
+
+    /// `draw`, beside re-runs that claim `rerun` of the server if any; false once stopped.
+    async fn fill_lanes(&mut self, rerun: Option<&Claim>) -> bool {
         while self.lanes.len() < self.jobs && self.ahead.len() < AHEAD {
             if self.stop.is_stopped() {
-                return State::Finished;
+                return false;
             }
-            let playing: Vec<&Claim> = self.in_lanes.iter().map(|c| &c.claim).collect();
+            let playing: Vec<&Claim> = self
+                .in_lanes
+                .iter()
+                .map(|c| &c.claim)
+                .chain(rerun)
+                .collect();
             let waiting: Vec<&Claim> = self.waiting.iter().map(|(_, c)| c).collect();
             let ready = lanes::first_ready(&playing, &waiting);
-            if let Some((drawn, claim)) = ready.and_then(|i| self.waiting.remove(i)) {
-                self.start(drawn, claim).await;
+            if let Some(i) = ready {
+                // A connection is kept from one case of messages to the next only while such
+                // cases follow each other: other layers meet the server as they always did.
+                // Cleared while the case still waits, so that a stop in between loses no case.
+                if let Some(pool) = self
+                    .pool
+                    .filter(|_| self.waiting[i].0.case.layer() != Layer::Messages)
+                {
+                    self.stop.or(pool.clear(self.settings.timing)).await;
+                }
+                if let Some((drawn, claim)) = self.waiting.remove(i) {
+                    self.start(drawn, claim).await;
+                }
                 continue;
             }
             // A case of scale waiting holds back every case after it: drawing more would only
@@ -381,7 +408,7 @@ impl<'a> Run<'a> {
             let claim = Claim::of(&drawn.case, drawn.route);
             self.waiting.push_back((drawn, claim));
         }
-        State::Playing
+        true
     }
 
     /// The next case the schedule admits, if it has one.
@@ -411,11 +438,6 @@ impl<'a> Run<'a> {
     async fn start(&mut self, mut drawn: Drawn<'a>, claim: Claim) {
         let (stop, timing, target, pool) =
             (self.stop, self.settings.timing, self.target, self.pool);
-        // A connection is kept from one case of messages to the next only while such cases
-        // follow each other: other layers meet the server as they always did.
-        if let Some(pool) = pool.filter(|_| drawn.case.layer() != Layer::Messages) {
-            stop.or(pool.clear(timing)).await;
-        }
         if let Some(watched) = self.watched {
             drawn.before = Some(Before::take(&mut *watched.lock().await));
         }
@@ -703,13 +725,16 @@ impl<'a> Run<'a> {
                 None => Vec::new(),
             };
             let on_connection = &judged.played.transcript().earlier_on_connection;
-            let bench = self.bench(route, &earlier, on_connection);
+            let company = Company::default();
+            let mut bench = self.bench(route, &earlier, on_connection);
+            bench.company = self.watched.is_none().then_some(&company);
             let budget = shrink_budget(settings, self.shrinking);
             let began = Instant::now();
             let head_start = self.head_start(&case, &first);
-            let finding =
-                Box::pin(bench.minimize(property, case, first.clone(), index, budget, head_start))
-                    .await;
+            let claim = Claim::of(&case, route);
+            let minimizing =
+                Box::pin(bench.minimize(property, case, first.clone(), index, budget, head_start));
+            let finding = self.beside(&company, &claim, index, minimizing).await;
             self.shrinking += began.elapsed();
             if (finding.flaky || finding.unconfirmed) && statistical {
                 if self.stop.is_stopped() {
@@ -752,6 +777,53 @@ impl<'a> Run<'a> {
         self.seen.insert(shown, self.findings.len());
         self.findings.push(finding);
         State::Shrinking(judged)
+    }
+
+    /// Waits for `minimizing`, playing the campaign's cases beside it while its company is
+    /// open: they are judged in their turn, with case `index` among those beside them.
+    async fn beside(
+        &mut self,
+        company: &Company,
+        claim: &Claim,
+        index: u64,
+        minimizing: impl std::future::Future<Output = Finding>,
+    ) -> Finding {
+        let mut minimizing = std::pin::pin!(minimizing);
+        loop {
+            tokio::select! {
+                biased;
+                finding = &mut minimizing => return finding,
+                () = self.keep(company, claim, index) => {}
+            }
+        }
+    }
+
+    /// One turn of keeping company: while it is open, cases are started; those played are
+    /// taken in, open or not; a re-run that must play alone is told once they have all ended.
+    /// `beside` drops the turn when the re-runs end, so no wait in it leaves a case half
+    /// started (`start` waits only on a target wsfuzz watches, which keeps no company).
+    async fn keep(&mut self, company: &Company, claim: &Claim, index: u64) {
+        if self.stop.is_stopped() {
+            return std::future::pending().await;
+        }
+        if company.awaited() {
+            self.drain().await;
+            company.ended();
+        }
+        if company.is_open() {
+            self.fill_lanes(Some(claim)).await;
+            for lane in &mut self.in_lanes {
+                if !lane.beside.contains(&index) {
+                    lane.beside.push(index);
+                }
+            }
+        }
+        tokio::select! {
+            Some((seq, played)) = self.lanes.next(), if !self.lanes.is_empty() => {
+                self.landed(seq, played);
+            }
+            () = company.changed() => {}
+        }
     }
 
     /// The minimal case of a finding of the same check and cause on another channel, moved to

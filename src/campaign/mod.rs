@@ -19,6 +19,7 @@ use crate::transcript::{self, Connect, Probe, Response, Transcript};
 use crate::watch::{Spawn, Usage, Watched};
 
 mod builder;
+mod company;
 mod event;
 mod lanes;
 mod machine;

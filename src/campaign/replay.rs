@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{by_hand, play, wait_until_up, Finding, Settings, Stop};
+use super::company::Company;
+use super::{by_hand, play, served, wait_until_up, Finding, Settings, Stop};
 use crate::case::{Case, Layer};
 use crate::checks::process::{self, Limits, LEAK_PER_RUN, LEAK_REPLAYS};
 use crate::checks::{judge, Check, Failure, Observed};
@@ -75,6 +76,11 @@ pub(super) struct Bench<'a> {
     /// Whether re-runs of a check wait [`Timing::brief`] rather than the whole time-out: set
     /// while a confirmed failure is shrunk.
     pub brief: AtomicBool,
+    /// The longest a re-run that passed took: how soon the server answers, to wait briefly for.
+    pub passed_within: Mutex<Option<Duration>>,
+    /// The campaign's cases, played beside a shrunk case confirmed with whole waits; none on a
+    /// target wsfuzz started, whose every change is one case's doing.
+    pub company: Option<&'a Company>,
 }
 
 /// What a failing re-run showed.
@@ -89,7 +95,7 @@ impl Bench<'_> {
     /// The waits of a re-run of a check, brief while shrinking.
     fn check_timing(&self) -> Timing {
         match self.brief.load(Ordering::Relaxed) {
-            true => self.settings.timing.brief(),
+            true => self.settings.timing.brief(*held(&self.passed_within)),
             false => self.settings.timing,
         }
     }
@@ -235,6 +241,10 @@ impl Bench<'_> {
         let Property::Check(check) = property else {
             return None;
         };
+        // Out of the company, a re-run plays alone.
+        if let Some(company) = self.company.filter(|c| !c.is_open()) {
+            self.stop.or(company.alone()).await;
+        }
         if !wait_until_up(self.target, self.route, self.settings).await {
             return None;
         }
@@ -254,6 +264,14 @@ impl Bench<'_> {
             .into_iter()
             .find(|f| f.check == check);
             if let Some(failure) = failed {
+                // Beside the campaign's cases, a failure is the case's own only if the server
+                // answered a fresh connection right after it; else the case is played again,
+                // alone.
+                if let Some(company) = self.company.filter(|c| c.is_open() && !served(&transcript))
+                {
+                    company.close();
+                    return Box::pin(self.rerun_check(property, case)).await;
+                }
                 return Some(Rerun {
                     failure,
                     events: transcript.events,
@@ -282,8 +300,10 @@ impl Bench<'_> {
         let check = first.failure.check;
         let first_cause = first.failure.cause.clone();
         let last: Mutex<Option<Rerun>> = Mutex::new(None);
-        // The candidates shrinking took, in turn.
+        // The candidates shrinking took, in turn, and whether the newest failed only once its
+        // wait ran out.
         let taken: Mutex<Vec<Case>> = Mutex::new(Vec::new());
+        let waited_out = AtomicBool::new(false);
         let admission = self.route.channel.admits(&case.endpoint.params);
         // When shrinking ends, mid-run if need be; unset while a re-run confirms the failure,
         // which only the campaign's stop cuts short. Shrinking's time runs from its first
@@ -296,7 +316,7 @@ impl Bench<'_> {
         };
         let original = &case.clone();
         let attempt = |candidate: Case| {
-            let (last, taken, first_cause) = (&last, &taken, &first_cause);
+            let (last, taken, waited_out, first_cause) = (&last, &taken, &waited_out, &first_cause);
             let until = *held(&shrinking_until);
             async move {
                 // A candidate whose endpoint the server would refuse where the original's it would
@@ -310,7 +330,14 @@ impl Bench<'_> {
                     Some(until) => self.stop.by(until),
                     None => self.stop.clone(),
                 };
-                let rerun = stop.or(self.rerun(property, &candidate)).await.flatten();
+                let (began, wait) = (Instant::now(), self.check_timing().timeout);
+                let rerun = stop.or(self.rerun(property, &candidate)).await;
+                let took = began.elapsed();
+                if let Some(None) = rerun {
+                    let mut passed = held(&self.passed_within);
+                    *passed = Some(passed.map_or(took, |before| before.max(took)));
+                }
+                let rerun = rerun.flatten();
                 match rerun {
                     // Shrinking keeps to the kind of answer first seen: it must not slip from
                     // one flaw to another of the same check (silence on some requests, a drop
@@ -323,6 +350,7 @@ impl Bench<'_> {
                     }
                     Some(rerun) => {
                         *held(last) = Some(rerun);
+                        waited_out.store(took >= wait, Ordering::Relaxed);
                         held(taken).push(candidate);
                         true
                     }
@@ -369,9 +397,20 @@ impl Bench<'_> {
                 let briefly = minimal_of(from).await;
                 self.brief.store(false, Ordering::Relaxed);
                 let tried = std::mem::take(&mut *held(&taken));
+                // A case that failed only once its brief wait ran out will wait out the whole
+                // time-out: that need not hold the campaign up (a case of scale is still re-run
+                // alone: the time the server takes over it is what is judged).
+                let waits_out = waited_out.load(Ordering::Relaxed);
+                if let Some(company) = self.company.filter(|_| waits_out && case.scale().is_none())
+                {
+                    company.open();
+                }
                 let (newest, oldest_passed) = self
                     .newest_failing(property, &tried, original, &first_cause)
                     .await;
+                if let Some(company) = self.company {
+                    company.close();
+                }
                 passed_whole = oldest_passed && headed == 0;
                 if let Some((at, rerun)) = newest {
                     lock(&last);

@@ -50,14 +50,18 @@ impl Default for Timing {
 
 impl Timing {
     /// The waits of a re-run while a failure is shrunk: an eighth of the time-out, at least
-    /// 100 ms (never more than the whole). Most candidates are answered in a moment; one that
-    /// fails by silence need not be waited out in full, since the minimal case is confirmed
-    /// with the whole time-out before it is reported.
-    pub(crate) fn brief(self) -> Timing {
+    /// 100 ms (never more than the whole); and once re-runs have passed, four times the
+    /// longest of them (their every connection and answer), if that is shorter, down to 50 ms.
+    /// Most candidates are answered in a moment; one that fails by silence need not be waited
+    /// out in full, since the minimal case is confirmed with the whole time-out before it is
+    /// reported.
+    pub(crate) fn brief(self, passed_within: Option<Duration>) -> Timing {
+        let eighth = (self.timeout / 8).max(Duration::from_millis(100));
+        let shown = passed_within.map_or(eighth, |took| {
+            (took * 4).max(Duration::from_millis(50)).min(eighth)
+        });
         Timing {
-            timeout: (self.timeout / 8)
-                .max(Duration::from_millis(100))
-                .min(self.timeout),
+            timeout: shown.min(self.timeout),
             quiet: self.quiet,
         }
     }
