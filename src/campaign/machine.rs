@@ -725,6 +725,9 @@ impl<'a> Run<'a> {
                 None => Vec::new(),
             };
             let on_connection = &judged.played.transcript().earlier_on_connection;
+            // Cases an earlier failure's re-runs kept company with may still be playing:
+            // shrinking starts alone.
+            self.drain().await;
             let company = Company::default();
             let mut bench = self.bench(route, &earlier, on_connection);
             bench.company = self.watched.is_none().then_some(&company);
