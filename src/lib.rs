@@ -47,7 +47,8 @@
 //!   [`campaign::Stop`] (a signal, the end of `--time`) ends every wait within it. Its
 //!   `schedule` gives the classes of scale their turns and the layers their shares of a timed
 //!   campaign, and its `replay` re-runs a failure to confirm and shrink it, on a fresh target
-//!   where needed. Cases of messages in a row share connections ([`runner::Pool`]).
+//!   where needed; its `company` lets the campaign play on beside a silence waited out to be
+//!   confirmed. Cases of messages in a row share connections ([`runner::Pool`]).
 //! - [`report`]: the reporters of those events: the progress bar, the text report and its
 //!   summary, JSON, JUnit XML, HTML and JSON Lines; [`regressions::Saver`] saves each finding.
 //! - [`server`]: the reference Prompt Manager server, a server that gets everything right.
