@@ -342,12 +342,7 @@ impl Bench<'_> {
                     // Shrinking keeps to the kind of answer first seen: it must not slip from
                     // one flaw to another of the same check (silence on some requests, a drop
                     // on smaller ones), where the finding would hide behind the other one.
-                    Some(rerun)
-                        if candidate != *original
-                            && !same_answer(first_cause, &rerun.failure.cause) =>
-                    {
-                        false
-                    }
+                    Some(rerun) if !keeps_to(original, first_cause, &candidate, &rerun) => false,
                     Some(rerun) => {
                         *held(last) = Some(rerun);
                         waited_out.store(took >= wait, Ordering::Relaxed);
@@ -616,10 +611,7 @@ impl Bench<'_> {
                 .or(self.rerun(property, &taken[next]))
                 .await
             {
-                Some(Some(rerun))
-                    if taken[next] == *original
-                        || same_answer(first_cause, &rerun.failure.cause) =>
-                {
+                Some(Some(rerun)) if keeps_to(original, first_cause, &taken[next], &rerun) => {
                     from = Some((next, rerun))
                 }
                 Some(_) => passed = next,
@@ -633,6 +625,12 @@ impl Bench<'_> {
         }
         (from, passed == 0)
     }
+}
+
+/// Whether a failing re-run of `candidate` shows the flaw first seen: the original case
+/// fails however it fails, a smaller one only with the same kind of answer.
+fn keeps_to(original: &Case, first_cause: &str, candidate: &Case, rerun: &Rerun) -> bool {
+    candidate == original || same_answer(first_cause, &rerun.failure.cause)
 }
 
 /// Whether two causes tell of the same kind of answer (`… → silence`, `… → close 1011`),
