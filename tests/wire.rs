@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::raw::{start, WireFlaw};
-use wsfuzz::campaign::{Finding, Report};
+use wsfuzz::campaign::{Event, Finding, Report};
 use wsfuzz::case::{Layer, Step};
 use wsfuzz::target::Target;
 
@@ -185,6 +185,44 @@ async fn a_silence_shrunk_with_brief_waits_is_confirmed_with_the_whole_time_out(
         finding.actual.contains("no answer within 500 ms"),
         "{}",
         finding.actual
+    );
+}
+
+#[tokio::test]
+async fn cases_taken_back_for_a_rerun_alone_are_played_again_and_judged_once() {
+    // The server never answers a handshake without a key, and accepts a forbidden one at
+    // once. A failure is shrunk with nothing else on the server, so the cases still waiting
+    // out a silence then are taken back, and played again in their turn: none is lost, none
+    // is judged twice, and both flaws are found.
+    let addr = start(WireFlaw::SilentWithoutKey).await;
+    let mut settings = support::settings(1, 80);
+    settings.layers = vec![Layer::Handshake];
+    settings.timing.timeout = Duration::from_millis(500);
+    settings.jobs = 4;
+    let target = Target::resolve(&format!("ws://{addr}/"), None).expect("a valid target");
+    let mut played = Vec::new();
+    let report = support::run_with(&target, &settings, &mut |event: &Event| {
+        if let Event::Played { index, .. } = event {
+            played.push(*index);
+        }
+    })
+    .await;
+    let text = wsfuzz::report::text(&report);
+    assert_eq!(report.stats.cases, 80, "{text}");
+    let mut once = played.clone();
+    once.sort_unstable();
+    once.dedup();
+    assert_eq!((once.len(), played.len()), (80, 80), "{played:?}");
+    assert_eq!(
+        support::checks_of(&report),
+        ["handshake_refused_cleanly"],
+        "{text}"
+    );
+    let causes: Vec<&str> = report.findings.iter().map(|f| f.actual.as_str()).collect();
+    assert!(
+        causes.iter().any(|c| c.contains("accepted"))
+            && causes.iter().any(|c| c.contains("no answer within 500 ms")),
+        "{causes:?}"
     );
 }
 

@@ -39,7 +39,8 @@ pub(super) struct Claim {
     own: Vec<Resource>,
     /// Resources it only connects to: the one its probe (and, below the messages, its
     /// bystander) reads after and through it, and its own when it sends no message (a bare
-    /// handshake, a drop right after it). Readers may share a resource.
+    /// handshake, a drop right after it); none on a channel where no client hears of another.
+    /// Readers may share a resource.
     read: Vec<Resource>,
     /// A case of scale is played alone: the time the server takes over it is what is judged.
     alone: bool,
@@ -49,10 +50,15 @@ impl Claim {
     pub fn of(case: &Case, route: &Route) -> Claim {
         let probed = resource(&route.probe_endpoint());
         let sends = !case.steps.is_empty() || !case.alongside.is_empty() || !case.before.is_empty();
-        let (own, read) = match sends {
+        let (own, mut read) = match sends {
             true => (played_on(case), vec![probed]),
             false => (Vec::new(), vec![probed, resource(&case.endpoint)]),
         };
+        // Where the server pushes no client what another did, what a case writes never
+        // reaches a connection that sends nothing: the probe, or a case that only connects.
+        if route.channel.private() {
+            read.clear();
+        }
         Claim {
             own,
             read,
@@ -67,7 +73,7 @@ impl Claim {
 
     /// Whether the case only connects: it changes nothing another case would see, so it may
     /// be played before cases drawn ahead of it.
-    fn reads_only(&self) -> bool {
+    pub fn reads_only(&self) -> bool {
         self.own.is_empty() && !self.alone
     }
 
@@ -100,6 +106,7 @@ pub(super) fn first_ready(playing: &[&Claim], waiting: &[&Claim]) -> Option<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::Payload;
 
     fn claim(params: &[(&str, &str)], probed: &str, alone: bool) -> Claim {
         let map = |pairs: &[(&str, &str)]| {
@@ -146,6 +153,34 @@ mod tests {
         assert_eq!(first_ready(&[&playing], &[&scale, &another]), None);
         let later = claim(&[("id", "summary")], "greeting", false);
         assert_eq!(first_ready(&[&playing], &[&writer, &later]), None);
+    }
+
+    #[test]
+    fn where_no_client_hears_of_another_a_writer_shares_its_resource_with_readers() {
+        let spec = crate::spec::Spec::parse(crate::PROMPT_MANAGER_SPEC, "prompt-manager.yaml")
+            .expect("the bundled spec");
+        let target = crate::target::Target::resolve("ws://127.0.0.1:9", Some(&spec))
+            .expect("a target of the bundled spec");
+        let route = |id: &str| {
+            let found = target.routes.iter().find(|r| r.channel.id == id);
+            found.expect("a channel of the spec")
+        };
+        let cases = |route: &Route| {
+            let endpoint = route.probe_endpoint();
+            let writes = Case::messages(endpoint.clone(), vec![Payload::Text("x".into())]);
+            (Case::scenario(&endpoint), writes)
+        };
+        // `echo` broadcasts nothing: a write there reaches no other connection.
+        let echo = route("echo");
+        let (reader, writer) = cases(echo);
+        let (reader, writer) = (Claim::of(&reader, echo), Claim::of(&writer, echo));
+        assert!(!reader.clashes(&writer) && !writer.clashes(&reader));
+        // Two writers there still wait for each other: what one changes, the other may read.
+        assert!(writer.clashes(&Claim::of(&cases(echo).1, echo)));
+        // A prompt's editors hear of each other's updates.
+        let prompt = route("prompt");
+        let (reader, writer) = cases(prompt);
+        assert!(Claim::of(&reader, prompt).clashes(&Claim::of(&writer, prompt)));
     }
 
     #[test]

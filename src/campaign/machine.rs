@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{AbortHandle, LocalBoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::company::Company;
@@ -92,6 +92,10 @@ struct InLane {
     index: u64,
     claim: Claim,
     beside: Vec<u64>,
+    /// Ends its play at once, to take it back (`withdrawn`).
+    abort: AbortHandle,
+    /// Taken back before it ended, to start again in its turn.
+    withdrawn: bool,
 }
 
 /// Cases played out ahead of their turn to be judged, at most: past it, no more are drawn
@@ -446,13 +450,8 @@ impl<'a> Run<'a> {
             other.beside.push(drawn.index);
         }
         let beside = self.in_lanes.iter().map(|other| other.index).collect();
-        self.in_lanes.push(InLane {
-            seq: drawn.seq,
-            index: drawn.index,
-            claim,
-            beside,
-        });
-        self.lanes.push(Box::pin(async move {
+        let (seq, index) = (drawn.seq, drawn.index);
+        let (lane, abort) = futures_util::future::abortable(async move {
             let began = Instant::now();
             let played = stop
                 .or(Box::pin(play_all(
@@ -463,7 +462,6 @@ impl<'a> Run<'a> {
                     pool,
                 )))
                 .await;
-            let seq = drawn.seq;
             let played = played.map(|connections| Played {
                 drawn,
                 connections,
@@ -472,7 +470,17 @@ impl<'a> Run<'a> {
                 failed: false,
             });
             (seq, played)
-        }));
+        });
+        self.in_lanes.push(InLane {
+            seq,
+            index,
+            claim,
+            beside,
+            abort,
+            withdrawn: false,
+        });
+        self.lanes
+            .push(Box::pin(async move { lane.await.unwrap_or((seq, None)) }));
     }
 
     /// Waits until the next case in the draw's order has been played, and counts it; one the
@@ -524,21 +532,35 @@ impl<'a> Run<'a> {
             }));
     }
 
-    /// Lets every case being played end, so that a failure is re-run with nothing else on
-    /// the server; they are judged in their turn.
+    /// Leaves the server to a failure's re-runs alone. Cases that only connect are taken
+    /// back, to start again in their turn: one may wait out a whole time-out on a server that
+    /// is silent to it, and it changed nothing that playing it again would not. The others
+    /// are let end, and are judged in their turn.
     async fn drain(&mut self) {
+        for lane in &mut self.in_lanes {
+            if lane.claim.reads_only() {
+                lane.withdrawn = true;
+                lane.abort.abort();
+            }
+        }
         while let Some(Some((seq, played))) = self.stop.or(self.lanes.next()).await {
             self.landed(seq, played);
         }
     }
 
-    /// Takes in a case its lane has played out, to be judged in its turn; false if the
-    /// stop cut it short.
+    /// Takes in a case its lane has played out, to be judged in its turn, or one taken back,
+    /// to wait for its turn to start again; false if the stop cut it short.
     fn landed(&mut self, seq: u64, played: Option<Played<'a>>) -> bool {
         let at = self.in_lanes.iter().position(|lane| lane.seq == seq);
         let lane = at.map(|at| self.in_lanes.swap_remove(at));
         let Some(mut played) = played else {
-            return false;
+            return match lane.filter(|lane| lane.withdrawn && !self.stop.is_stopped()) {
+                Some(lane) => {
+                    self.withdrawn(lane);
+                    true
+                }
+                None => false,
+            };
         };
         played.beside = lane.map(|lane| lane.beside).unwrap_or_default();
         let drawn = &played.drawn;
@@ -546,6 +568,20 @@ impl<'a> Run<'a> {
             .played(drawn.index, drawn.case.layer(), played.took);
         self.ahead.insert(seq, played);
         true
+    }
+
+    /// Puts a case taken back from its lane among those waiting, in its place in the draw.
+    fn withdrawn(&mut self, lane: InLane) {
+        let case = case_at(&self.generator, self.settings, lane.index);
+        let drawn = Drawn {
+            seq: lane.seq,
+            index: lane.index,
+            route: self.route(&case),
+            case,
+            before: None,
+        };
+        let at = self.waiting.partition_point(|(d, _)| d.seq < lane.seq);
+        self.waiting.insert(at, (drawn, lane.claim));
     }
 
     /// Judges every connection of the case (a failure is shrunk as seen from its own), then
@@ -650,12 +686,7 @@ impl<'a> Run<'a> {
         failures.retain(|(_, rerun, _)| settings.checks.admits(rerun.failure.check));
         played.failed = !failures.is_empty();
         if played.failed {
-            self.drain().await;
             *self.tally.failed_per_layer.entry(case.layer()).or_insert(0) += 1;
-            // Re-runs start from fresh connections; the kept one would only idle meanwhile.
-            if let Some(pool) = self.pool {
-                self.stop.or(pool.clear(settings.timing)).await;
-            }
         }
         State::Shrinking(Judged {
             crashed: failures
@@ -726,9 +757,13 @@ impl<'a> Run<'a> {
                 None => Vec::new(),
             };
             let on_connection = &judged.played.transcript().earlier_on_connection;
-            // Cases an earlier failure's re-runs kept company with may still be playing:
-            // shrinking starts alone.
+            // Shrinking starts alone: cases drawn after this one, or that an earlier failure's
+            // re-runs kept company with, may still be playing.
             self.drain().await;
+            // Re-runs start from fresh connections; the kept one would only idle meanwhile.
+            if let Some(pool) = self.pool {
+                self.stop.or(pool.clear(settings.timing)).await;
+            }
             let company = Company::default();
             let mut bench = self.bench(route, &earlier, on_connection);
             bench.company = self.watched.is_none().then_some(&company);

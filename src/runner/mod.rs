@@ -440,8 +440,12 @@ async fn messages(
                 transcript.revisit = Some(revisit(target, channel, endpoint, timing).await);
             }
             // A resource someone else is using leaves no state the next case could start
-            // from: its connection is closed, as any other.
-            let keep = match pool.filter(|_| open && Pool::settled(&transcript)) {
+            // from: its connection is closed, as any other. So does a read back that got no
+            // answer (a server stalled a moment): the next case would take it for its greeting.
+            let holds = transcript.revisit.clone().or(transcript.greeting.clone());
+            let known = channel.greeting.is_empty()
+                || matches!(holds, Some(Response::Text { .. } | Response::Binary { .. }));
+            let keep = match pool.filter(|_| open && known && Pool::settled(&transcript)) {
                 Some(_) => {
                     caught_up(&mut socket, channel, timing, &mut log).await && log.passed_over == 0
                 }
@@ -454,7 +458,6 @@ async fn messages(
                     steps.extend(case.steps.iter().cloned());
                     // What the resource holds now, for the next case on this connection to
                     // start from: the read back, if this case wrote, else what it started from.
-                    let holds = transcript.revisit.clone().or(transcript.greeting.clone());
                     transcript.kept_open = true;
                     pool.park(
                         Parked {

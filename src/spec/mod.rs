@@ -293,6 +293,13 @@ impl Channel {
         !self.operations.is_empty() || !self.greeting.is_empty() || !self.errors.is_empty()
     }
 
+    /// Whether the spec says the server pushes a client nothing another client did: no
+    /// broadcast, and no message of a role it does not name. (A greeting there tells nothing
+    /// another client wrote either: only an operation with a broadcast writes.)
+    pub fn private(&self) -> bool {
+        self.is_specified() && self.broadcasts.is_empty() && self.pushed.is_empty()
+    }
+
     /// Decides what `payload` should get, from the spec alone.
     pub fn classify(&self, payload: &Payload) -> Expectation {
         self.classify_wire(payload, payload.text().as_deref())

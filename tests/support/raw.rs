@@ -38,6 +38,9 @@ pub enum WireFlaw {
     AcceptsAnyHandshake,
     /// Drops every other connection when one goes away without a closing handshake.
     DropsOthersOnAbruptEnd,
+    /// Never answers a handshake without a `Sec-WebSocket-Key`, and accepts every other one
+    /// at once, even one RFC 6455 forbids.
+    SilentWithoutKey,
 }
 
 struct Shared {
@@ -124,10 +127,18 @@ async fn handshake(stream: &mut TcpStream, flaw: WireFlaw) -> Option<Vec<u8>> {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return None;
     }
+    if flaw == WireFlaw::SilentWithoutKey && request.key().is_none() {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return None;
+    }
     if flaw == WireFlaw::SlowThenChokesOnManyHeaders && request.headers.len() > 150 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    if request.must_refuse().is_some() && flaw != WireFlaw::AcceptsAnyHandshake {
+    let accepts_any = matches!(
+        flaw,
+        WireFlaw::AcceptsAnyHandshake | WireFlaw::SilentWithoutKey
+    );
+    if request.must_refuse().is_some() && !accepts_any {
         let _ = stream
             .write_all(
                 b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
