@@ -375,7 +375,7 @@ impl<'a> Run<'a> {
 
     /// `draw`, beside re-runs that claim `rerun` of the server if any; false once stopped.
     async fn fill_lanes(&mut self, rerun: Option<&Claim>) -> bool {
-        while self.lanes.len() < self.jobs && self.ahead.len() < AHEAD {
+        while self.lanes.len() < self.jobs {
             if self.stop.is_stopped() {
                 return false;
             }
@@ -404,7 +404,12 @@ impl<'a> Run<'a> {
             }
             // A case of scale waiting holds back every case after it: drawing more would only
             // take the schedule's turns (of time, in a timed campaign) before they can be played.
-            if self.waiting.len() >= WAITING || self.waiting.iter().any(|(_, c)| c.alone()) {
+            // The cases waiting still start past `AHEAD`: the one whose turn it is may be among
+            // them, taken back from its lane.
+            if self.ahead.len() >= AHEAD
+                || self.waiting.len() >= WAITING
+                || self.waiting.iter().any(|(_, c)| c.alone())
+            {
                 break;
             }
             let Some(drawn) = self.next_case() else {
