@@ -12,9 +12,8 @@
 //! judged in that order whatever order they end in. Shrinking starts alone: the cases playing
 //! are let end, but those that only connect are taken back, to start again in their turn. While
 //! a shrunk case waits out the whole time-out to confirm a silence, Shrinking draws and plays
-//! beside it (`company`). Each state
-//! is a method of [`Run`] that does one thing and says which state comes next; the loop in
-//! [`Run::until_done`] names no check, layer or reporter.
+//! beside it (`company`). Each state is a method of [`Run`] that does one thing and says which
+//! state comes next; the loop in [`Run::until_done`] names no check, layer or reporter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
